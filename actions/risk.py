@@ -1,0 +1,477 @@
+"""Safety rule layer: finds personal risks and emergencies in a patient's message.
+
+Pure Python and spaCy, no Rasa types, so it is tested without a server and shared by
+the Rasa NLU component (``addons/safety.py``) and the action server.
+
+How a message is checked:
+
+1. ``normalise``: lowercase, straight apostrophes, phone slang expanded ("im", "dont",
+   "preggo", "kms"), and misspelt words that are close to a risk word corrected
+   ("pacemker" -> "pacemaker"). Only words that are not English words are corrected.
+2. A blank English spaCy pipeline with lookup lemmas tokenises the text; a ``Matcher``
+   built from ``knowledge/risk_patterns.yml`` finds risk phrases over lemmas.
+3. Each finding is dropped when it is negated in its own clause ("I don't have a
+   pacemaker", "never had a seizure") but kept when the "negation" only expresses
+   doubt ("I don't know if I'm pregnant", "can't stop sweating at night"). A denial
+   that refers back ("can people with pacemakers do it? I don't have one") negates
+   too, and so does a personal denial of a risk that is otherwise only mentioned
+   about other people ("is it safe for pregnant women? I'm not pregnant").
+4. The highest level wins (emergency over urgent); within a level the category listed
+   first in the patterns file names the reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+import yaml
+
+PATTERNS_PATH = Path(__file__).resolve().parent.parent / "knowledge" / "risk_patterns.yml"
+
+EMERGENCY = "emergency"
+URGENT = "urgent"
+LEVELS = (EMERGENCY, URGENT)
+
+#: Only this much of a message is checked: longer messages are refused by the channel
+#: before NLU, and the cap keeps one huge message from stalling the server.
+MAX_CHECKED_CHARS = 5000
+
+#: Words that negate what follows them in the same clause (compared on lemma/key).
+NEGATION_CUES = frozenset(
+    {"no", "not", "never", "without", "none", "neither", "nor", "nothing", "nobody"}
+)
+#: A cue followed by one of these expresses doubt or persistence, not absence:
+#: "not sure if I'm pregnant", "don't know", "can't stop sweating", "no idea".
+PSEUDO_NEGATION_NEXT = frozenset(
+    {
+        "sure", "know", "certain", "idea", "stop", "think", "only", "just", "doubt",
+        "remember", "matter", "wait", "mind", "rule", "tell", "even", "understand",
+        "realise", "realize", "clue", "positive", "confirm", "check", "test", "yet",
+    }
+)
+#: How many tokens before a finding a negation cue may stand.
+NEGATION_WINDOW = 5
+#: Words that end a clause, so a negation before them does not reach past them.
+CLAUSE_BREAKS = frozenset(
+    {
+        ".", ",", ";", ":", "!", "?", "-", "--", "(", ")", "/", "but", "and", "however",
+        "although", "though", "while", "because", "since", "so", "if", "when", "whether",
+        "cause", "cos", "as", "yet", "except", "plus", "also",
+    }
+)
+
+#: Phone slang and dropped apostrophes, expanded before spaCy sees the text.
+SLANG = {
+    "u": "you", "ur": "your", "r": "are", "pls": "please", "plz": "please",
+    "im": "i'm", "ive": "i've", "id": "i'd", "ill": "i'll",
+    "dont": "don't", "doesnt": "doesn't", "didnt": "didn't", "cant": "can't",
+    "cnt": "can't", "couldnt": "couldn't", "wont": "won't", "isnt": "isn't",
+    "arent": "aren't", "wasnt": "wasn't", "werent": "weren't", "havent": "haven't",
+    "hasnt": "hasn't", "hadnt": "hadn't", "aint": "ain't", "shouldnt": "shouldn't",
+    "wouldnt": "wouldn't", "dnt": "don't", "dint": "didn't", "nope": "no", "nah": "no",
+    "wanna": "want to", "gonna": "going to", "gotta": "got to", "idk": "i don't know",
+    "dunno": "don't know", "w/": "with", "w/o": "without", "b/c": "because",
+    "bc": "because", "cuz": "because", "coz": "because", "bcoz": "because",
+    "ppl": "people", "abt": "about", "rn": "right now", "atm": "right now",
+    "preggo": "pregnant", "preggers": "pregnant", "prego": "pregnant", "preg": "pregnant",
+    "ttc": "trying to conceive", "bfing": "breastfeeding", "bf'ing": "breastfeeding",
+    "kms": "kill myself", "unalive": "kill", "sui": "suicide", "a-fib": "afib",
+    "heatstroke": "heat stroke", "sunstroke": "sun stroke", "selfharm": "self harm",
+    "self-harm": "self harm", "pacemaker's": "pacemaker", "yrs": "years", "yr": "year",
+    "wks": "weeks", "wk": "week", "hrs": "hours", "bday": "birthday",
+    "cannot": "can not", "can't": "can not", "won't": "will not",
+}
+
+#: spaCy splits contractions into pieces whose lemmas differ from the spelt-out words;
+#: the match key maps them back ("ca" from "can't" -> "can").
+KEY_FIXES = {"ca": "can", "wo": "will", "sha": "shall", "nt": "not", "n't": "not", "'m": "be"}
+
+_WORD_RE = re.compile(r"\d+(?:\.\d+)?(?![a-z0-9'])|[a-z0-9']+(?:[-/][a-z0-9']+)*|[^\sa-z0-9']")
+
+#: Nouns that make a mention generic: "people with pacemakers", "pregnant women".
+GENERIC_PEOPLE = frozenset(
+    {
+        "people", "person", "someone", "somebody", "anyone", "anybody", "those", "patient",
+        "woman", "women", "man", "men", "folk", "folks", "ppl", "other", "others", "user",
+        "users", "lady", "ladies", "mother", "mothers", "mum", "mums", "mom", "moms",
+    }
+)
+#: How far after a finding an "I don't have one" may stand and still deny it.
+DENIAL_WINDOW = 12
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One risk phrase found in a message.
+
+    Attributes:
+        level: ``"emergency"`` or ``"urgent"``.
+        reason: the category name from the patterns file, e.g. ``"pregnancy"``.
+        start: index of the first token of the phrase.
+        end: index after the last token.
+        negated: True when a negation in the same clause cancels it.
+    """
+
+    level: str
+    reason: str
+    start: int
+    end: int
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the safety layer concluded about one message.
+
+    Attributes:
+        level: the escalation level, or None when the message reveals no risk.
+        reason: the category behind ``level``, or None.
+        findings: every finding, negated ones included.
+    """
+
+    level: Optional[str]
+    reason: Optional[str]
+    findings: Tuple[Finding, ...] = field(default_factory=tuple)
+
+    @property
+    def negated_only(self) -> bool:
+        """True when risks were mentioned but every mention was negated."""
+        return bool(self.findings) and all(f.negated for f in self.findings)
+
+    @property
+    def reasons(self) -> List[str]:
+        """Every non-negated reason, most severe first, without repeats."""
+        seen: List[str] = []
+        for finding in self.findings:
+            if not finding.negated and finding.reason not in seen:
+                seen.append(finding.reason)
+        return seen
+
+
+class PatternFileError(ValueError):
+    """The risk patterns file is missing or malformed."""
+
+
+@dataclass
+class _Rule:
+    level: str
+    reason: str
+    priority: int
+    requires_any: Set[str] = field(default_factory=set)
+    not_followed_by: Set[str] = field(default_factory=set)
+    is_exception: bool = False
+
+
+class RiskDetector:
+    """Finds risks in text with spaCy's ``Matcher`` over lemmas.
+
+    Building one loads spaCy and the lemma tables (about a second); share one
+    instance per process through :func:`get_detector`.
+    """
+
+    def __init__(self, patterns_path: Path = PATTERNS_PATH) -> None:
+        import spacy
+        from spacy.matcher import Matcher
+        from spacy.tokens import Token
+
+        if not Token.has_extension("key"):
+            Token.set_extension("key", default=None)
+
+        self._nlp = spacy.blank("en")
+        self._nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+        self._nlp.initialize()
+        table = self._nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+        # Every English word form the lemma table knows: those are never "corrected".
+        self._known_words: Set[str] = set(table.keys()) | set(table.values())
+        self._key_cache: Dict[str, str] = {}
+        self._matcher = Matcher(self._nlp.vocab)
+        self._rules: Dict[str, _Rule] = {}
+        self._regexes: List[Tuple[re.Pattern, _Rule]] = []
+        self._priorities: Dict[str, int] = {}
+        self._vocabulary: Set[str] = set()
+        self._lock = threading.Lock()
+        self._load(patterns_path)
+        self._vocab_by_len: Dict[int, List[str]] = {}
+        for word in self._vocabulary:
+            self._vocab_by_len.setdefault(len(word), []).append(word)
+
+    # ------------------------------------------------------------------ loading
+    def _load(self, path: Path) -> None:
+        if not path.is_file():
+            raise PatternFileError(f"Risk patterns file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as error:
+            raise PatternFileError(f"Risk patterns file is not valid YAML: {error}") from error
+        if not isinstance(data, dict) or any(level not in data for level in LEVELS):
+            raise PatternFileError(f"{path} must have the sections {LEVELS}")
+        priority = 0
+        for level in LEVELS:
+            categories = data[level]
+            if not isinstance(categories, dict) or not categories:
+                raise PatternFileError(f"{path}: section '{level}' has no categories")
+            for reason, spec in categories.items():
+                if not isinstance(spec, dict) or not spec.get("patterns"):
+                    raise PatternFileError(f"{path}: category '{reason}' has no patterns")
+                priority += 1
+                self._priorities[reason] = priority
+                for index, item in enumerate(spec["patterns"]):
+                    self._add_pattern(level, reason, priority, index, item)
+                for index, phrase in enumerate(spec.get("except") or []):
+                    rule = _Rule(level, reason, priority, is_exception=True)
+                    self._add_phrase(f"{reason}#except{index}", rule, phrase)
+
+    def _add_pattern(self, level: str, reason: str, priority: int, index: int, item: Any) -> None:
+        rule = _Rule(level, reason, priority)
+        if isinstance(item, dict):
+            rule.requires_any = {self._key_of(w) for w in item.get("requires_any", [])}
+            rule.not_followed_by = {w.lower() for w in item.get("not_followed_by", [])}
+            if "regex" in item:
+                self._regexes.append((re.compile(item["regex"]), rule))
+                return
+            phrase = item.get("match")
+        else:
+            phrase = item
+        if not isinstance(phrase, str) or not phrase.strip():
+            raise PatternFileError(f"category '{reason}': pattern {index} is empty")
+        self._add_phrase(f"{reason}#{index}", rule, phrase)
+
+    def _add_phrase(self, name: str, rule: _Rule, phrase: str) -> None:
+        self._rules[name] = rule
+        self._matcher.add(name, self._compile(phrase))
+
+    def _compile(self, phrase: str) -> List[List[Dict[str, Any]]]:
+        """Turns one line of the pattern syntax into spaCy Matcher patterns."""
+        slots: List[List[List[Dict[str, Any]]]] = []  # per slot: alternative token lists
+        for raw in re.findall(r"\([^)]*\)\??|~|\S+", phrase):
+            if raw == "~":
+                gap = {"IS_PUNCT": False, "OP": "?"}
+                slots.append([[dict(gap), dict(gap), dict(gap)]])
+                continue
+            optional = raw.endswith("?") and raw.startswith("(")
+            body = raw[1:-2] if optional else raw.strip("()")
+            alternatives = [self._compile_words(a) for a in body.split("|") if a.strip()]
+            if optional:
+                alternatives.append([])
+            slots.append(self._merge_single_words(alternatives))
+        patterns = []
+        for combination in itertools.product(*slots):
+            pattern = [token for part in combination for token in part]
+            if pattern:
+                patterns.append(pattern)
+        return patterns
+
+    @staticmethod
+    def _merge_single_words(alternatives: List[List[Dict[str, Any]]]) -> List[List[Dict[str, Any]]]:
+        """Folds one-token alternatives on the same attribute into a single ``IN`` test."""
+        merged: Dict[str, List[str]] = {}
+        rest = []
+        for alt in alternatives:
+            if len(alt) == 1 and "OP" not in alt[0]:
+                ((attr, value),) = alt[0].items()
+                if attr == "_":
+                    merged.setdefault("_", []).append(value["key"])
+                    continue
+                merged.setdefault(attr, []).append(value)
+                continue
+            rest.append(alt)
+        for attr, values in merged.items():
+            if attr == "_":
+                rest.append([{"_": {"key": {"IN": sorted(set(values))}}}])
+            else:
+                rest.append([{attr: {"IN": sorted(set(values))}}])
+        return rest
+
+    def _compile_words(self, words: str) -> List[Dict[str, Any]]:
+        tokens: List[Dict[str, Any]] = []
+        for word in words.split():
+            if word.startswith("="):
+                for piece in self._tokenize(word[1:]):
+                    tokens.append({"LOWER": piece.lower_})
+                    self._remember(piece.lower_)
+                continue
+            for piece in self._tokenize(word):
+                tokens.append({"_": {"key": self._token_key(piece)}})
+                self._remember(piece.lower_)
+        return tokens
+
+    def _remember(self, word: str) -> None:
+        if len(word) >= 5 and word.isalpha():
+            self._vocabulary.add(word)
+
+    # --------------------------------------------------------------- utilities
+    def _tokenize(self, text: str):
+        return self._nlp(text)
+
+    @staticmethod
+    def _token_key(token) -> str:
+        lemma = token.lemma_.lower() or token.lower_
+        return KEY_FIXES.get(lemma, KEY_FIXES.get(token.lower_, lemma))
+
+    def _key_of(self, word: str) -> str:
+        doc = self._nlp(word.lower())
+        return self._token_key(doc[0]) if len(doc) else word.lower()
+
+    # -------------------------------------------------------------- normalising
+    def normalise(self, text: str) -> str:
+        """Lowercases, expands slang and corrects misspelt risk words."""
+        text = unicodedata.normalize("NFKC", text)[:MAX_CHECKED_CHARS].lower()
+        text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+        out = []
+        for piece in _WORD_RE.findall(text):
+            word = piece.strip("'")
+            if word in SLANG:
+                out.append(SLANG[word])
+            elif piece in SLANG:
+                out.append(SLANG[piece])
+            else:
+                out.append(self._correct(word) if word else piece)
+        return " ".join(out)
+
+    def _correct(self, word: str) -> str:
+        if len(word) < 5 or not word.isalpha() or word in self._known_words:
+            return word
+        if word in self._vocabulary:
+            return word
+        limit = 1 if len(word) < 8 else 2
+        best, best_distance = word, limit + 1
+        for length in range(len(word) - limit, len(word) + limit + 1):
+            for candidate in self._vocab_by_len.get(length, ()):
+                if candidate[0] != word[0] and limit == 1:
+                    continue
+                distance = _osa_distance(word, candidate, best_distance)
+                if distance < best_distance:
+                    best, best_distance = candidate, distance
+        return best
+
+    # --------------------------------------------------------------- assessing
+    def assess(self, text: Optional[str]) -> Assessment:
+        """Checks one message and returns the escalation it calls for."""
+        if not text or not text.strip():
+            return Assessment(None, None)
+        normalised = self.normalise(text)
+        with self._lock:  # spaCy's Matcher is not documented as thread-safe
+            doc = self._nlp(normalised)
+            for token in doc:
+                token._.key = self._token_key(token)
+            matches = self._matcher(doc)
+        keys = [t._.key for t in doc]
+
+        exceptions = []
+        raw: List[Tuple[_Rule, int, int]] = []
+        for match_id, start, end in matches:
+            rule = self._rules[self._nlp.vocab.strings[match_id]]
+            if rule.is_exception:
+                exceptions.append((rule.reason, start, end))
+            else:
+                raw.append((rule, start, end))
+        for pattern, rule in self._regexes:
+            for m in pattern.finditer(doc.text):
+                span = doc.char_span(m.start(), m.end(), alignment_mode="expand")
+                if span is not None:
+                    raw.append((rule, span.start, span.end))
+
+        findings: List[Finding] = []
+        for rule, start, end in raw:
+            if any(r == rule.reason and s < end and start < e for r, s, e in exceptions):
+                continue
+            if rule.not_followed_by and end < len(doc) and doc[end].lower_ in rule.not_followed_by:
+                continue
+            if rule.requires_any and not (
+                set(keys[:start]) | set(keys[end:])
+            ) & rule.requires_any:
+                continue
+            findings.append(
+                Finding(rule.level, rule.reason, start, end, _is_negated(doc, keys, start, end))
+            )
+        findings = _apply_denials(doc, keys, findings)
+        findings.sort(key=lambda f: (self._priorities[f.reason], f.start))
+        active = [f for f in findings if not f.negated]
+        if not active:
+            return Assessment(None, None, tuple(findings))
+        return Assessment(active[0].level, active[0].reason, tuple(findings))
+
+
+def _is_negated(doc, keys: Sequence[str], start: int, end: int) -> bool:
+    """True when a negation cue in the same clause, shortly before, negates the span."""
+    first = max(0, start - NEGATION_WINDOW)
+    for index in range(start - 1, first - 1, -1):
+        key = keys[index]
+        if doc[index].lower_ in CLAUSE_BREAKS or key in CLAUSE_BREAKS:
+            return False
+        if key in NEGATION_CUES:
+            following = {keys[i] for i in range(index + 1, min(index + 3, start))}
+            if following & PSEUDO_NEGATION_NEXT:
+                return False
+            return True
+    return False
+
+
+def _denied_later(keys: Sequence[str], end: int) -> bool:
+    """An "I don't have one" / "haven't had any" shortly after a mention."""
+    stop = min(len(keys), end + DENIAL_WINDOW)
+    for index in range(end, stop):
+        if keys[index] in ("not", "never"):
+            after = [k for k in keys[index + 1 : index + 3]]
+            if after and after[0] in ("one", "any"):
+                return True
+            if len(after) == 2 and after[0] in ("have", "get", "be") and after[1] in ("one", "any"):
+                return True
+    return False
+
+
+def _is_generic(keys: Sequence[str], start: int, end: int) -> bool:
+    """A mention about people in general: "people with X", "X women"."""
+    around = set(keys[max(0, start - 3) : start]) | set(keys[end : end + 2])
+    return bool(around & GENERIC_PEOPLE)
+
+
+def _apply_denials(doc, keys: Sequence[str], findings: List[Finding]) -> List[Finding]:
+    """Negates mentions that a later denial or a personal denial makes impersonal."""
+    denied_reasons = {f.reason for f in findings if f.negated}
+    result = []
+    for finding in findings:
+        if not finding.negated and (
+            _denied_later(keys, finding.end)
+            or (finding.reason in denied_reasons and _is_generic(keys, finding.start, finding.end))
+        ):
+            finding = Finding(finding.level, finding.reason, finding.start, finding.end, True)
+        result.append(finding)
+    return result
+
+
+def _osa_distance(a: str, b: str, cap: int) -> int:
+    """Optimal string alignment distance (Levenshtein plus transpositions)."""
+    if abs(len(a) - len(b)) >= cap:
+        return cap
+    previous2: List[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) >= cap:
+            return cap
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+@lru_cache(maxsize=1)
+def get_detector() -> RiskDetector:
+    """The process-wide detector, built on first use (not at import time)."""
+    return RiskDetector()
+
+
+def assess(text: Optional[str]) -> Assessment:
+    """Checks one message with the shared detector."""
+    return get_detector().assess(text)

@@ -1,0 +1,161 @@
+"""The safety rule layer as a Rasa NLU component.
+
+It runs last in the NLU pipeline, on every message, whatever the classifier decided
+and however confident it was. It combines the spaCy rule layer (``actions.risk``) with
+the classifier's own risk intents:
+
+* the rules find a risk  -> ``report_emergency`` / ``report_risk`` with the rule's
+  reason, confidence 1.0 (a message that also asks a question still escalates);
+* the classifier picked a risk intent but the message only mentions risks to deny
+  them ("I don't have a pacemaker") -> the best non-risk intent instead;
+* the classifier picked a risk intent with at least ``min_classifier_confidence`` and
+  the rules found nothing -> keep it, reason ``general`` (defence in depth);
+* otherwise the classifier's result stands.
+
+The reason travels as a ``risk_reason`` entity, which fills the slot that selects the
+escalation reply's wording. Only the level and reason are logged, never the text.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from actions.risk import EMERGENCY, URGENT, Assessment, get_detector
+
+logger = logging.getLogger(__name__)
+
+RISK_INTENTS = {EMERGENCY: "report_emergency", URGENT: "report_risk"}
+LEVEL_OF_INTENT = {intent: level for level, intent in RISK_INTENTS.items()}
+FALLBACK_INTENT = "nlu_fallback"
+REASON_ENTITY = "risk_reason"
+GENERAL_REASON = "general"
+#: A demoted message keeps the next intent only when it is at least this likely
+#: among the non-risk intents; otherwise the patient is asked to rephrase.
+DEMOTED_MIN_CONFIDENCE = 0.3
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The intent (and escalation reason, if any) the safety layer settles on."""
+
+    intent: str
+    confidence: float
+    reason: Optional[str] = None
+
+
+def decide(
+    assessment: Assessment,
+    ranking: Sequence[Tuple[str, float]],
+    min_classifier_confidence: float,
+) -> Optional[Decision]:
+    """Combines the rule layer's assessment with the classifier's ranking.
+
+    Args:
+        assessment: what the rule layer found.
+        ranking: the classifier's (intent, confidence) pairs, best first.
+        min_classifier_confidence: how sure the classifier must be to escalate alone.
+
+    Returns:
+        The decision, or None to keep the classifier's result.
+    """
+    if assessment.level:
+        return Decision(RISK_INTENTS[assessment.level], 1.0, assessment.reason)
+    candidates = [(name, conf) for name, conf in ranking if name != FALLBACK_INTENT]
+    if not candidates or candidates[0][0] not in LEVEL_OF_INTENT:
+        return None
+    top_intent, top_confidence = candidates[0]
+    if assessment.negated_only or top_confidence < min_classifier_confidence:
+        # The classifier reacted to risk words that the patient denied, or is unsure:
+        # take the best ordinary intent, its confidence rescaled to the probability
+        # left once the risk intents are set aside, or ask to rephrase.
+        risk_mass = sum(conf for name, conf in candidates if name in LEVEL_OF_INTENT)
+        remaining = max(1e-9, 1.0 - risk_mass)
+        for name, confidence in candidates:
+            if name not in LEVEL_OF_INTENT:
+                rescaled = min(1.0, confidence / remaining)
+                if rescaled >= DEMOTED_MIN_CONFIDENCE:
+                    return Decision(name, rescaled)
+                break
+        return Decision(FALLBACK_INTENT, top_confidence)
+    return Decision(top_intent, top_confidence, GENERAL_REASON)
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False
+)
+class SafetyRuleLayer(GraphComponent):
+    """Escalates risky messages regardless of the intent classifier."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"min_classifier_confidence": 0.8}
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        self._min_confidence = float(config["min_classifier_confidence"])
+        # Built when the model loads, so the first patient doesn't wait for spaCy.
+        self._detector = get_detector()
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "SafetyRuleLayer":
+        return cls(config)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            self._process_one(message)
+        return messages
+
+    def _process_one(self, message: Message) -> None:
+        text = message.get(TEXT)
+        if not text:
+            return
+        assessment = self._detector.assess(text)
+        ranking = [
+            (entry.get("name"), float(entry.get("confidence") or 0.0))
+            for entry in (message.get(INTENT_RANKING_KEY) or [])
+        ]
+        if not ranking and message.get(INTENT):
+            intent = message.get(INTENT)
+            ranking = [(intent.get("name"), float(intent.get("confidence") or 0.0))]
+        decision = decide(assessment, ranking, self._min_confidence)
+        if decision is None:
+            return
+        message.set(INTENT, {"name": decision.intent, "confidence": decision.confidence}, add_to_output=True)
+        rest = [e for e in (message.get(INTENT_RANKING_KEY) or []) if e.get("name") != decision.intent]
+        message.set(
+            INTENT_RANKING_KEY,
+            [{"name": decision.intent, "confidence": decision.confidence}] + rest,
+            add_to_output=True,
+        )
+        if decision.reason:
+            entities = [e for e in (message.get(ENTITIES) or []) if e.get("entity") != REASON_ENTITY]
+            entities.append(
+                {
+                    "entity": REASON_ENTITY,
+                    "value": decision.reason,
+                    "start": 0,
+                    "end": len(text),
+                    "confidence_entity": 1.0,
+                    "extractor": self.__class__.__name__,
+                }
+            )
+            message.set(ENTITIES, entities, add_to_output=True)
+            logger.info("Escalating: intent=%s reason=%s", decision.intent, decision.reason)

@@ -1,0 +1,141 @@
+"""Scores the held-out messages (tests/heldout/messages.yml), which are never trained on.
+
+A message's outcome is ``"emergency"`` or ``"urgent"`` when the assistant escalates,
+otherwise the intent it answered. ``score`` turns (expected, outcome) pairs into the
+figures the issue asks for: per-topic accuracy, recall for each escalation level and
+the false-escalation rate on benign messages.
+
+Run on a trained model (NLU + safety layer; the dialogue maps each intent to exactly
+one reply by rules):
+
+    .venv/bin/python scripts/heldout.py [models/current.tar.gz]
+
+The end-to-end test (tests/test_end_to_end.py) scores the same set over REST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Sequence, Tuple, Union
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+HELDOUT_PATH = ROOT / "tests" / "heldout" / "messages.yml"
+LEVELS = ("emergency", "urgent")
+INTENT_LEVEL = {"report_emergency": "emergency", "report_risk": "urgent"}
+
+Expected = Union[str, List[str]]
+
+
+def load_messages(path: Path = HELDOUT_PATH) -> List[Tuple[str, Expected]]:
+    """The held-out (text, expected) pairs."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [(m["text"], m["expect"]) for m in data["messages"]]
+
+
+def outcome_of_intent(intent: str) -> str:
+    """What a final NLU intent means for the patient: an escalation level or the intent."""
+    return INTENT_LEVEL.get(intent, intent)
+
+
+@dataclass
+class Score:
+    """Held-out figures."""
+
+    total: int = 0
+    correct: int = 0
+    per_label: Dict[str, List[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    recall: Dict[str, Tuple[int, int]] = field(default_factory=dict)
+    benign: int = 0
+    false_escalations: int = 0
+    misses: List[Tuple[str, str, str]] = field(default_factory=list)
+    # Emergencies that still escalated, but only as urgent.
+    under_escalated: int = 0
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+    @property
+    def false_escalation_rate(self) -> float:
+        return self.false_escalations / self.benign if self.benign else 0.0
+
+    def level_recall(self, level: str) -> float:
+        hit, total = self.recall.get(level, (0, 0))
+        return hit / total if total else 1.0
+
+    def report(self) -> str:
+        lines = [f"held-out messages: {self.total}, overall accuracy {self.accuracy:.1%}"]
+        for level in LEVELS:
+            hit, total = self.recall.get(level, (0, 0))
+            lines.append(f"{level} recall: {hit}/{total} = {self.level_recall(level):.1%}")
+        lines.append(
+            f"false escalations on benign messages: {self.false_escalations}/{self.benign}"
+            f" = {self.false_escalation_rate:.1%}"
+        )
+        lines.append("per-label accuracy:")
+        for label in sorted(self.per_label):
+            hit, total = self.per_label[label]
+            lines.append(f"  {label:24} {hit:3}/{total:<3} {hit / total:.0%}")
+        return "\n".join(lines)
+
+
+def score(pairs: Iterable[Tuple[str, Expected, str]]) -> Score:
+    """Scores (text, expected, outcome) triples."""
+    result = Score()
+    for text, expected, outcome in pairs:
+        accepted = [expected] if isinstance(expected, str) else list(expected)
+        label = accepted[0] if len(accepted) == 1 else "multi"
+        ok = outcome in accepted
+        result.total += 1
+        result.correct += ok
+        result.per_label[label][0] += ok
+        result.per_label[label][1] += 1
+        if label in LEVELS:
+            hit, total = result.recall.get(label, (0, 0))
+            # Any escalation at or above the expected level counts as caught.
+            caught = outcome == label or (label == "urgent" and outcome == "emergency")
+            if label == "emergency" and outcome == "urgent":
+                result.under_escalated += 1
+            result.recall[label] = (hit + caught, total + 1)
+        else:
+            result.benign += 1
+            if outcome in LEVELS:
+                result.false_escalations += 1
+        if not ok:
+            result.misses.append((text, label if label != "multi" else "/".join(accepted), outcome))
+    return result
+
+
+async def _predict(model: str, texts: Sequence[str]) -> List[str]:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))  # the model names project components (addons.*)
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(model)
+    outcomes = []
+    for text in texts:
+        parsed = await agent.parse_message(text)
+        outcomes.append(outcome_of_intent(parsed["intent"]["name"]))
+    return outcomes
+
+
+def main(argv: Sequence[str]) -> int:
+    model = argv[1] if len(argv) > 1 else "models/current.tar.gz"
+    messages = load_messages()
+    outcomes = asyncio.run(_predict(model, [t for t, _ in messages]))
+    result = score((t, e, o) for (t, e), o in zip(messages, outcomes))
+    print(result.report())
+    if "-v" in argv:
+        for text, expected, outcome in result.misses:
+            print(f"MISS expected={expected} got={outcome}: {text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
