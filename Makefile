@@ -12,6 +12,10 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
+# Feature make files (widget, Telegram, ...) add targets and append to TEST_PREREQS.
+TEST_PREREQS :=
+-include mk/*.mk
+
 .PHONY: help setup run test validate train test-unit test-stories heldout bench lock clean
 
 help: ## list the targets
@@ -42,7 +46,7 @@ test-unit: setup ## pytest: actions, safety layer, knowledge, end to end
 test-stories: setup train ## rasa test conversation stories
 	$(RASA) test core --stories tests/ --model $(MODEL) --fail-on-prediction-errors --out results
 
-test: setup validate train test-stories test-unit ## everything CI runs
+test: setup validate train test-stories $(TEST_PREREQS) test-unit ## everything CI runs
 
 heldout: setup train ## held-out accuracy and escalation figures (NLU + safety layer)
 	$(PY) scripts/heldout.py $(MODEL)

@@ -89,6 +89,27 @@ SLANG = {
     "cannot": "can not", "can't": "can not", "won't": "will not",
 }
 
+#: Phrases that deny what follows them, rewritten to "no" before matching:
+#: "the doctor ruled out thyroid problems", "tested negative for diabetes".
+NEGATING_PHRASES = re.compile(
+    r"\b(?:ruled out|rule out|ruling out|tested negative for|negative for|free of|clear of)\b"
+)
+
+#: Words that are not English dictionary words but are not typos either.
+NOT_TYPOS = frozenset(
+    {
+        "medicare", "medicaid", "iontophoresis", "hyperhidrosis", "antiperspirant",
+        "antiperspirants", "deodorant", "deodorants", "drysol", "botox", "miradry",
+        "hidrex", "dermadry", "saalio", "insurer", "insurers", "copay", "copays",
+    }
+)
+
+#: Categories where "years ago" / "used to" / a past year means it no longer applies
+#: ("was on antidepressants years ago"). Chronic conditions are never dismissed so.
+PAST_DISMISSABLE = frozenset(
+    {"medication", "broken_skin", "pregnancy", "feeling_unwell", "adverse_reaction"}
+)
+
 #: spaCy splits contractions into pieces whose lemmas differ from the spelt-out words;
 #: the match key maps them back ("ca" from "can't" -> "can").
 KEY_FIXES = {"ca": "can", "wo": "will", "sha": "shall", "nt": "not", "n't": "not", "'m": "be"}
@@ -102,6 +123,30 @@ GENERIC_PEOPLE = frozenset(
         "woman", "women", "man", "men", "folk", "folks", "ppl", "other", "others", "user",
         "users", "lady", "ladies", "mother", "mothers", "mum", "mums", "mom", "moms",
     }
+)
+#: Other people whose conditions a patient may mention: "my grandad has a pacemaker".
+THIRD_PARTY = frozenset(
+    {
+        "grandad", "granddad", "grandpa", "grandfather", "grandma", "gran", "nan", "nana",
+        "granny", "grandmother", "dad", "father", "mum", "mom", "mother", "sister", "brother",
+        "friend", "wife", "husband", "partner", "aunt", "auntie", "uncle", "cousin",
+        "colleague", "coworker", "boss", "boyfriend", "girlfriend", "gf", "flatmate",
+        "roommate", "neighbour", "neighbor", "patient", "client", "fiance", "fiancee", "mate",
+        "sis", "bro", "ex",
+    }
+)
+#: Pronouns that put a condition on someone else: "she has epilepsy", "her leg".
+OTHER_PRONOUNS = frozenset({"he", "she", "her", "his", "they", "their", "him", "them"})
+#: Phrases that say the question is not about the writer's own health.
+NOT_ABOUT_ME = re.compile(
+    r"\b(?:not|n't|isn't|is not|nothing)\s+(?:for|about|to do with)\s+me\b"
+    r"|\bnot (?:me )?personally\b|\bhypothetically\b|\bin general\b|\bgenerally\b"
+    r"|\bjust curious\b|\bout of curiosity\b"
+    r"|\b(?:this|it|the question|question)(?:'s| is) (?:for|about) me\b|\bi'?m (?:a )?healthy\b"
+    r"|\bi'?m (?:a|an) (?:nurse|doctor|gp|pharmacist|carer|caregiver|student|researcher|writer"
+    r"|blogger|journalist|physio|physiotherapist)\b"
+    r"|\bi'?m not\s*(?:,|\.|!|;|and\b|but\b|so\b|though\b|myself\b|$)"
+    r"|\bi (?:do not|don't|do n't)\s*(?:,|\.|!|;|and\b|but\b|$)"
 )
 #: How far after a finding an "I don't have one" may stand and still deny it.
 DENIAL_WINDOW = 12
@@ -188,8 +233,10 @@ class RiskDetector:
         self._nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
         self._nlp.initialize()
         table = self._nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
-        # Every English word form the lemma table knows: those are never "corrected".
-        self._known_words: Set[str] = set(table.keys()) | set(table.values())
+        # Every English word form the lemma table knows is never "corrected". The table
+        # is keyed by string hashes, so inflected forms are looked up through it.
+        self._lemma_table = table
+        self._known_words: Set[str] = {v for v in table.values() if isinstance(v, str)}
         self._key_cache: Dict[str, str] = {}
         self._matcher = Matcher(self._nlp.vocab)
         self._rules: Dict[str, _Rule] = {}
@@ -324,6 +371,7 @@ class RiskDetector:
         """Lowercases, expands slang and corrects misspelt risk words."""
         text = unicodedata.normalize("NFKC", text)[:MAX_CHECKED_CHARS].lower()
         text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+        text = NEGATING_PHRASES.sub("no", text)
         out = []
         for piece in _WORD_RE.findall(text):
             word = piece.strip("'")
@@ -336,11 +384,17 @@ class RiskDetector:
         return " ".join(out)
 
     def _correct(self, word: str) -> str:
-        if len(word) < 5 or not word.isalpha() or word in self._known_words:
+        if len(word) < 5 or not word.isalpha():
+            return word
+        if word in self._known_words or word in self._lemma_table or word in NOT_TYPOS:
             return word
         if word in self._vocabulary:
             return word
-        limit = 1 if len(word) < 8 else 2
+        if word.endswith("s") and len(word) > 5:
+            singular = self._correct(word[:-1])
+            if singular != word[:-1]:
+                return singular
+        limit = 1 if len(word) < 10 else 2
         best, best_distance = word, limit + 1
         for length in range(len(word) - limit, len(word) + limit + 1):
             for candidate in self._vocab_by_len.get(length, ()):
@@ -415,9 +469,16 @@ def _is_negated(doc, keys: Sequence[str], start: int, end: int) -> bool:
 
 
 def _denied_later(keys: Sequence[str], end: int) -> bool:
-    """An "I don't have one" / "haven't had any" shortly after a mention."""
+    """An "I don't have one" / "was ruled out" / "came back negative" after a mention."""
     stop = min(len(keys), end + DENIAL_WINDOW)
     for index in range(end, stop):
+        pair = tuple(keys[index : index + 2])
+        if pair == ("rule", "out") or (
+            pair == ("come", "back")
+            and index + 2 < len(keys)
+            and keys[index + 2] in ("negative", "normal", "clear", "fine", "ok")
+        ):
+            return True
         if keys[index] in ("not", "never"):
             after = [k for k in keys[index + 1 : index + 3]]
             if after and after[0] in ("one", "any"):
@@ -427,19 +488,90 @@ def _denied_later(keys: Sequence[str], end: int) -> bool:
     return False
 
 
-def _is_generic(keys: Sequence[str], start: int, end: int) -> bool:
-    """A mention about people in general: "people with X", "X women"."""
-    around = set(keys[max(0, start - 3) : start]) | set(keys[end : end + 2])
-    return bool(around & GENERIC_PEOPLE)
+#: Words that introduce examples rather than the writer's own condition.
+EXAMPLE_MARKERS = frozenset({"like", "such", "things", "thing", "conditions", "condition", "stuff"})
+
+
+def _is_generic(keys: Sequence[str], start: int, end: int, examples: bool = False) -> bool:
+    """A mention about people in general: "people with X", "X women".
+
+    With ``examples``, "things like X" / "conditions such as X" count too.
+    """
+    before = set(keys[max(0, start - 3) : start])
+    around = before | set(keys[end : end + 2])
+    return bool(around & GENERIC_PEOPLE) or (examples and bool(before & EXAMPLE_MARKERS))
+
+
+def _is_someone_else(keys: Sequence[str], start: int, end: int) -> bool:
+    """A mention about another person: "my sister's pregnant", "a plate in her leg"."""
+    before = set(keys[max(0, start - 4) : start])
+    after = set(keys[end : end + 3])
+    return bool(before & (THIRD_PARTY | OTHER_PRONOUNS)) or bool(after & {"her", "his", "their"})
+
+
+def _is_adult_child(doc, start: int, end: int) -> bool:
+    """An adult son or daughter ("my son's 25") is not a child patient."""
+    for token in doc[max(0, start - 3) : min(len(doc), end + 3)]:
+        if token.text.isdigit() and 18 <= int(token.text) <= 99:
+            return True
+    return False
+
+
+def _is_past(doc, keys: Sequence[str], start: int, end: int) -> bool:
+    """ "years ago", "used to", "no longer", "in 2018" next to a mention."""
+    window = " ".join(list(keys[max(0, start - 5) : start]) + list(keys[end : end + 6]))
+    if any(m in window for m in ("year ago", "use to", "no longer", "in the past", "previously")):
+        return True
+    return any(re.fullmatch(r"(19|20)\d\d", t.text) for t in doc[end : end + 6])
+
+
+LIST_JOINERS = frozenset({"and", "or", "nor", ",", "/", "&"})
+
+
+def _inherit_list_negation(doc, findings: List[Finding]) -> List[Finding]:
+    """ "no thyroid problems and diabetes": a negation covers a plain list of risks."""
+    result: List[Finding] = []
+    for finding in findings:
+        previous = result[-1] if result else None
+        if (
+            previous is not None
+            and previous.negated
+            and not finding.negated
+            and previous.end <= finding.start
+            and all(t.lower_ in LIST_JOINERS for t in doc[previous.end : finding.start])
+        ):
+            finding = Finding(finding.level, finding.reason, finding.start, finding.end, True)
+        result.append(finding)
+    return result
 
 
 def _apply_denials(doc, keys: Sequence[str], findings: List[Finding]) -> List[Finding]:
-    """Negates mentions that a later denial or a personal denial makes impersonal."""
+    """Negates mentions that a later denial or a personal denial makes impersonal.
+
+    Emergencies and children are never negated this way: an emergency is one whoever
+    it happens to, and a child is the patient the parent is asking about.
+    """
+    findings = _inherit_list_negation(doc, sorted(findings, key=lambda f: f.start))
     denied_reasons = {f.reason for f in findings if f.negated}
+    not_about_me = bool(denied_reasons) or bool(NOT_ABOUT_ME.search(doc.text))
     result = []
     for finding in findings:
+        if finding.reason == "child" and _is_adult_child(doc, finding.start, finding.end):
+            continue
+        if finding.reason in PAST_DISMISSABLE and _is_past(doc, keys, finding.start, finding.end):
+            finding = Finding(finding.level, finding.reason, finding.start, finding.end, True)
+        impersonal = (
+            finding.level == URGENT
+            and finding.reason != "child"
+            and not_about_me
+            and (
+                _is_generic(keys, finding.start, finding.end, examples=True)
+                or _is_someone_else(keys, finding.start, finding.end)
+            )
+        )
         if not finding.negated and (
-            _denied_later(keys, finding.end)
+            impersonal
+            or _denied_later(keys, finding.end)
             or (finding.reason in denied_reasons and _is_generic(keys, finding.start, finding.end))
         ):
             finding = Finding(finding.level, finding.reason, finding.start, finding.end, True)

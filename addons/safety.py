@@ -6,6 +6,8 @@ the classifier's own risk intents:
 
 * the rules find a risk  -> ``report_emergency`` / ``report_risk`` with the rule's
   reason, confidence 1.0 (a message that also asks a question still escalates);
+  when the rules say urgent but the classifier is confident it is an emergency,
+  the emergency wins;
 * the classifier picked a risk intent but the message only mentions risks to deny
   them ("I don't have a pacemaker") -> the best non-risk intent instead;
 * the classifier picked a risk intent with at least ``min_classifier_confidence`` and
@@ -68,9 +70,17 @@ def decide(
     Returns:
         The decision, or None to keep the classifier's result.
     """
-    if assessment.level:
-        return Decision(RISK_INTENTS[assessment.level], 1.0, assessment.reason)
     candidates = [(name, conf) for name, conf in ranking if name != FALLBACK_INTENT]
+    if assessment.level:
+        if (
+            assessment.level == URGENT
+            and candidates
+            and candidates[0][0] == RISK_INTENTS[EMERGENCY]
+            and candidates[0][1] >= min_classifier_confidence
+        ):
+            # Emergency over urgent, whichever layer saw it.
+            return Decision(RISK_INTENTS[EMERGENCY], candidates[0][1], GENERAL_REASON)
+        return Decision(RISK_INTENTS[assessment.level], 1.0, assessment.reason)
     if not candidates or candidates[0][0] not in LEVEL_OF_INTENT:
         return None
     top_intent, top_confidence = candidates[0]

@@ -8,7 +8,7 @@ the false-escalation rate on benign messages.
 Run on a trained model (NLU + safety layer; the dialogue maps each intent to exactly
 one reply by rules):
 
-    .venv/bin/python scripts/heldout.py [models/current.tar.gz]
+    .venv/bin/python scripts/heldout.py [models/current.tar.gz] [--set FILE] [-v]
 
 The end-to-end test (tests/test_end_to_end.py) scores the same set over REST.
 """
@@ -115,8 +115,12 @@ def score(pairs: Iterable[Tuple[str, Expected, str]]) -> Score:
 async def _predict(model: str, texts: Sequence[str]) -> List[str]:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))  # the model names project components (addons.*)
-    from rasa.core.agent import Agent
+    import logging
 
+    from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)  # the parse log line carries message text
     agent = Agent.load(model)
     outcomes = []
     for text in texts:
@@ -126,12 +130,19 @@ async def _predict(model: str, texts: Sequence[str]) -> List[str]:
 
 
 def main(argv: Sequence[str]) -> int:
-    model = argv[1] if len(argv) > 1 else "models/current.tar.gz"
-    messages = load_messages()
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Score a held-out set on a trained model.")
+    parser.add_argument("model", nargs="?", default="models/current.tar.gz")
+    parser.add_argument("--set", type=Path, default=HELDOUT_PATH, help="held-out YAML file")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list every miss")
+    args = parser.parse_args(argv[1:])
+    model = args.model
+    messages = load_messages(args.set)
     outcomes = asyncio.run(_predict(model, [t for t, _ in messages]))
     result = score((t, e, o) for (t, e), o in zip(messages, outcomes))
     print(result.report())
-    if "-v" in argv:
+    if args.verbose:
         for text, expected, outcome in result.misses:
             print(f"MISS expected={expected} got={outcome}: {text}")
     return 0

@@ -55,6 +55,15 @@ def default_env(
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "PYTHONWARNINGS": "ignore",
         "LOG_LEVEL": "INFO",
+        # Bodies over 1 MB are refused with 413 before any parsing.
+        "SANIC_REQUEST_MAX_SIZE": "1000000",
+        # Telegram channel (docs/telegram.md): empty leaves it off, but credentials.yml
+        # needs every variable it names to be set.
+        "TELEGRAM_TOKEN": "",
+        "TELEGRAM_BOT_USERNAME": "",
+        "TELEGRAM_WEBHOOK_URL": "",
+        "TELEGRAM_WEBHOOK_SECRET": "",
+        "TELEGRAM_API_BASE_URL": "",
     }
     for key, value in defaults.items():
         env.setdefault(key, value)

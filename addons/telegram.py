@@ -1,0 +1,541 @@
+"""The assistant's Telegram channel: Rasa's Telegram connector, made safe for a clinic.
+
+Enabled in ``credentials.yml`` as ``addons.telegram.ClinicTelegramInput`` and configured
+from ``TELEGRAM_*`` environment variables (docs/telegram.md). It subclasses Rasa's
+``TelegramInput``/``TelegramOutput`` (aiogram) and changes what a clinic needs:
+
+* every update must carry Telegram's ``X-Telegram-Bot-Api-Secret-Token`` header with
+  the configured secret (constant-time compare), else 403 and the assistant never sees
+  it; without a token *and* a valid secret the channel stays off (503, no Bot API call),
+  so Rasa and the REST channel start as usual;
+* malformed JSON gets 400; every well-formed update it does not handle (edited messages,
+  channel posts, member changes, group chats...) gets 200, so Telegram does not retry;
+  photos, stickers, voice notes... get "Sorry, I can only read text messages.";
+* an update_id seen before (Telegram retries on timeout) is answered only once;
+* quick-reply buttons become an inline keyboard; a tap is acknowledged with
+  ``answerCallbackQuery`` and its payload goes to Rasa like typed text; payloads over
+  Telegram's 64-byte ``callback_data`` limit travel as a short hash;
+* ``{"escalation": {...}}`` custom payloads become a plain-text warning; an emergency
+  warning ("🚨 EMERGENCY: call 911 now") is sent *before* the reply's text;
+* messages are plain text (no parse mode, so nothing needs escaping), split below
+  Telegram's 4096-character limit;
+* no Bot API call at start-up (the webhook is registered by scripts/telegram_webhook.py)
+  and an optional self-hosted Bot API server (``api_base_url``);
+* logs carry update ids and types only, never message text or user names.
+
+Only private chats are answered: a group would share one conversation (and its health
+details) between its members.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+from collections import OrderedDict
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+
+import aiohttp
+from aiogram import Bot
+from aiogram.bot.api import TELEGRAM_PRODUCTION, TelegramAPIServer, check_token
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.exceptions import RetryAfter, TelegramAPIError, ValidationError
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.telegram import TelegramInput, TelegramOutput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+logger = logging.getLogger(__name__)
+# aiogram logs every Bot API request with its parameters (message text) at DEBUG,
+# which `rasa run --debug` would otherwise write out.
+_aiogram_logger = logging.getLogger("aiogram")
+if _aiogram_logger.level < logging.INFO:  # including NOTSET: inherited
+    _aiogram_logger.setLevel(logging.INFO)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+#: What Telegram allows as a webhook secret_token.
+SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+#: The only update types the webhook is registered for (scripts/telegram_webhook.py).
+ALLOWED_UPDATES = ("message", "callback_query")
+#: Telegram's limit is 4096 characters (UTF-16 code units) per message; keep a margin.
+MESSAGE_LIMIT = 4000
+CALLBACK_DATA_LIMIT = 64
+#: Marks callback_data that is a hash of a longer payload.
+HASH_PREFIX = "#"
+TEXT_ONLY_REPLY = "Sorry, I can only read text messages."
+EXPIRED_BUTTON_REPLY = "Sorry, that button has expired. Please type your question."
+ERROR_REPLY = (
+    "Sorry, something went wrong on my side. Please try again in a moment. "
+    "In an emergency, call your local emergency number."
+)
+#: Telegram's start command (sent when a patient opens the bot) and /help say hello.
+COMMAND_ALIASES = {"/start": "/greet", "/help": "/greet"}
+#: Message contents that get the "text only" reply; any other message without text is
+#: a service message (member joined, title changed, pinned...) and is ignored.
+NON_TEXT_CONTENT = (
+    "photo", "sticker", "voice", "audio", "document", "video", "video_note",
+    "animation", "location", "venue", "contact", "poll", "dice", "game", "story",
+)
+EMERGENCY = "emergency"
+BOT_API_TIMEOUT = 15  # seconds per Bot API call
+
+
+# --- Pure helpers ---------------------------------------------------------------------
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> List[str]:
+    """Splits ``text`` into parts of at most ``limit`` UTF-16 code units (as Telegram
+    counts), cutting at a paragraph, line, sentence or word break when there is one in
+    the second half of the part. Returns no parts for blank text."""
+    text = text.strip()
+    parts: List[str] = []
+    while _utf16_len(text) > limit:
+        # The longest prefix within the limit (astral characters count twice).
+        units, end = 0, 0
+        for end, char in enumerate(text):
+            units += 2 if ord(char) > 0xFFFF else 1
+            if units > limit:
+                break
+        # One character more, so a break right after the limit counts: the separators
+        # end in whitespace, which rstrip() drops from the part.
+        window = text[: end + 1]
+        cut = end
+        for separator in ("\n\n", "\n", ". ", " "):
+            position = window.rfind(separator)
+            if position >= end // 2:
+                cut = position + len(separator)
+                break
+        part = text[:cut].rstrip()
+        if part:
+            parts.append(part)
+        text = text[cut:].lstrip()
+    if text:
+        parts.append(text)
+    return parts
+
+
+def format_escalation(escalation: Any) -> Optional[str]:
+    """The plain-text warning for an ``{"escalation": {...}}`` payload, or None if it is
+    not one. ``emergency`` leads with the number to call; any other level is shown as
+    urgent: see a professional, with the clinic's phone and booking link."""
+    if not isinstance(escalation, dict):
+        return None
+    phone = str(escalation.get("phone") or "").strip()
+    if str(escalation.get("level", "")).lower() == EMERGENCY:
+        if phone:
+            return f"🚨 EMERGENCY: call {phone} now (or your local emergency number)."
+        return "🚨 EMERGENCY: call your local emergency number now."
+    warning = "⚠️ IMPORTANT: please see a healthcare professional before using iontophoresis."
+    booking_url = str(escalation.get("booking_url") or "").strip()
+    contacts = [f"call {phone}" if phone else "", f"book at {booking_url}" if booking_url else ""]
+    contact = " or ".join(item for item in contacts if item)
+    if contact:
+        warning += f" {contact[0].upper()}{contact[1:]}."
+    return warning
+
+
+def escalation_level(custom: Any) -> Optional[str]:
+    """The escalation level of a custom payload, or None."""
+    if isinstance(custom, dict) and isinstance(custom.get("escalation"), dict):
+        return str(custom["escalation"].get("level", "")).lower() or None
+    return None
+
+
+def secret_matches(expected: Optional[str], given: Optional[str]) -> bool:
+    """Constant-time comparison of the webhook secret; False when either is missing."""
+    if not expected or given is None:
+        return False
+    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+
+
+def normalise_command(text: str, bot_username: Optional[str] = None) -> str:
+    """Strips this bot's ``@username`` from a command ("/start@ClinicBot") and maps
+    Telegram's own commands (/start, /help, with or without a deep-link argument)."""
+    if not text.startswith("/"):
+        return text
+    first, space, rest = text.partition(" ")
+    command, at, addressee = first.partition("@")
+    if at and bot_username and addressee.lower() == bot_username.lstrip("@").lower():
+        first = command
+    if first.lower() in COMMAND_ALIASES:
+        return COMMAND_ALIASES[first.lower()]
+    return first + space + rest
+
+
+def content_type(message: Dict[str, Any]) -> str:
+    """``text``, the kind of non-text content (``photo``, ``sticker``...), or ``service``."""
+    if isinstance(message.get("text"), str):
+        return "text"
+    for key in NON_TEXT_CONTENT:
+        if key in message:
+            return key
+    return "service"
+
+
+def update_type(update: Dict[str, Any]) -> str:
+    """The update's kind for logs and dispatch: ``message/text``, ``callback_query``..."""
+    kinds = [key for key in update if key != "update_id"]
+    if not kinds:
+        return "empty"
+    kind = kinds[0]
+    if kind == "message" and isinstance(update["message"], dict):
+        return f"message/{content_type(update['message'])}"
+    return kind
+
+
+class CallbackPayloads:
+    """Maps button payloads to Telegram ``callback_data`` (at most 64 bytes) and back.
+
+    Short payloads travel as they are. Longer ones (and any starting with the hash
+    marker) travel as ``#`` plus a 24-character hash, remembered here for the last
+    ``capacity`` payloads; a hash that was forgotten (restart, eviction) decodes to None.
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._payloads: "OrderedDict[str, str]" = OrderedDict()
+
+    def encode(self, payload: str) -> str:
+        if len(payload.encode("utf-8")) <= CALLBACK_DATA_LIMIT and not payload.startswith(
+            HASH_PREFIX
+        ):
+            return payload
+        digest = hashlib.sha256(payload.encode("utf-8")).digest()[:18]
+        key = HASH_PREFIX + base64.urlsafe_b64encode(digest).decode("ascii")
+        self._payloads[key] = payload
+        self._payloads.move_to_end(key)
+        while len(self._payloads) > self.capacity:
+            self._payloads.popitem(last=False)
+        return key
+
+    def decode(self, data: str) -> Optional[str]:
+        if not data.startswith(HASH_PREFIX):
+            return data
+        return self._payloads.get(data)
+
+
+class RecentUpdates:
+    """The last ``capacity`` update ids, to answer a retried update only once."""
+
+    def __init__(self, capacity: int = 2048) -> None:
+        self.capacity = capacity
+        self._ids: "OrderedDict[int, None]" = OrderedDict()
+
+    def seen(self, update_id: int) -> bool:
+        """Remembers ``update_id``; True if it was already remembered."""
+        if update_id in self._ids:
+            return True
+        self._ids[update_id] = None
+        while len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+        return False
+
+
+# --- Output ---------------------------------------------------------------------------
+
+
+class ClinicTelegramOutput(TelegramOutput):
+    """Rasa's Telegram output (an aiogram ``Bot``) with inline keyboards for buttons,
+    escalation warnings, message splitting, an optional self-hosted Bot API server and
+    Bot API errors logged instead of breaking the conversation turn. Plain text only."""
+
+    def __init__(
+        self,
+        access_token: Text,
+        api_base_url: Optional[Text] = None,
+        callbacks: Optional[CallbackPayloads] = None,
+    ) -> None:
+        server = TelegramAPIServer.from_base(api_base_url) if api_base_url else TELEGRAM_PRODUCTION
+        # TelegramOutput.__init__ passes the token only; the server needs Bot's own.
+        Bot.__init__(self, access_token, server=server, timeout=BOT_API_TIMEOUT)
+        self.callbacks = callbacks or CallbackPayloads()
+
+    async def call(self, method: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        """Runs one Bot API call; on failure logs the error type and returns None."""
+        for attempt in (1, 2):
+            try:
+                return await method(*args, **kwargs)
+            except RetryAfter as error:
+                if attempt == 2 or error.timeout > 5:
+                    logger.warning("Telegram %s: rate limited", method.__name__)
+                    return None
+                await asyncio.sleep(error.timeout)
+            except (TelegramAPIError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+                logger.warning("Telegram %s failed: %s", method.__name__, type(error).__name__)
+                return None
+        return None
+
+    def keyboard(self, buttons: List[Dict[Text, Any]]) -> Optional[InlineKeyboardMarkup]:
+        """One button per row: the titles are questions and would not fit side by side."""
+        markup = InlineKeyboardMarkup()
+        for button in buttons:
+            title, payload = button.get("title"), button.get("payload")
+            if title and payload:
+                data = self.callbacks.encode(str(payload))
+                markup.row(InlineKeyboardButton(str(title), callback_data=data))
+        return markup if markup.inline_keyboard else None
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        for part in split_message(text):
+            await self.call(self.send_message, recipient_id, part)
+
+    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+        await self.call(self.send_photo, recipient_id, image)
+
+    async def send_text_with_buttons(
+        self,
+        recipient_id: Text,
+        text: Text,
+        buttons: List[Dict[Text, Any]],
+        button_type: Optional[Text] = "inline",
+        **kwargs: Any,
+    ) -> None:
+        """The text, with the inline keyboard on its last part."""
+        parts = split_message(text or "") or ["Please choose:"]
+        for part in parts[:-1]:
+            await self.call(self.send_message, recipient_id, part)
+        keyboard = self.keyboard(buttons)
+        await self.call(self.send_message, recipient_id, parts[-1], reply_markup=keyboard)
+
+    async def send_custom_json(
+        self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any
+    ) -> None:
+        """Escalations become a warning; anything else goes to Rasa's Telegram mapping
+        (``{"photo": url}``, ``{"text": ...}``...)."""
+        rest = dict(json_message)
+        if "escalation" in rest:
+            warning = format_escalation(rest.pop("escalation"))
+            if warning:
+                await self.send_text_message(recipient_id, warning)
+        if rest:
+            try:
+                await super().send_custom_json(recipient_id, rest, **kwargs)
+            except (TelegramAPIError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+                logger.warning("Telegram custom message failed: %s", type(error).__name__)
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        """An emergency warning goes out before the reply's own text."""
+        if escalation_level(message.get("custom")) == EMERGENCY:
+            message = dict(message)
+            await self.send_custom_json(recipient_id, message.pop("custom"))
+        await super().send_response(recipient_id, message)
+
+    async def acknowledge(self, callback_query_id: Text, text: Optional[Text] = None) -> None:
+        """Answers a button tap, which stops the button's loading spinner."""
+        await self.call(self.answer_callback_query, callback_query_id, text=text)
+
+    async def close_session(self) -> None:
+        session = self._session
+        if session is not None and not session.closed:
+            await session.close()
+
+
+# --- Input ----------------------------------------------------------------------------
+
+
+def _setting(credentials: Dict[Text, Any], key: Text) -> Optional[Text]:
+    value = credentials.get(key)
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+class ClinicTelegramInput(TelegramInput):
+    """The Telegram webhook: POST /webhooks/telegram/webhook (see the module docstring).
+
+    credentials.yml keys: ``access_token`` (TELEGRAM_TOKEN), ``verify``
+    (TELEGRAM_BOT_USERNAME), ``webhook_url`` (TELEGRAM_WEBHOOK_URL), ``secret_token``
+    (TELEGRAM_WEBHOOK_SECRET), ``api_base_url`` (TELEGRAM_API_BASE_URL, optional).
+    """
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "ClinicTelegramInput":
+        credentials = credentials or {}
+        return cls(
+            access_token=_setting(credentials, "access_token"),
+            verify=_setting(credentials, "verify"),
+            webhook_url=_setting(credentials, "webhook_url"),
+            secret_token=_setting(credentials, "secret_token"),
+            api_base_url=_setting(credentials, "api_base_url"),
+        )
+
+    def __init__(
+        self,
+        access_token: Optional[Text],
+        verify: Optional[Text] = None,
+        webhook_url: Optional[Text] = None,
+        secret_token: Optional[Text] = None,
+        api_base_url: Optional[Text] = None,
+        debug_mode: bool = False,
+    ) -> None:
+        super().__init__(access_token, verify, webhook_url, debug_mode=debug_mode)
+        self.secret_token = secret_token
+        self.api_base_url = api_base_url
+        self.callbacks = CallbackPayloads()
+        self.recent_updates = RecentUpdates()
+        self._output: Optional[ClinicTelegramOutput] = None
+        self.disabled_reason = self._configuration_problem()
+        if self.disabled_reason:
+            log = logger.warning if access_token else logger.info
+            log("Telegram channel off: %s.", self.disabled_reason)
+
+    def _configuration_problem(self) -> Optional[str]:
+        if not self.access_token:
+            return "TELEGRAM_TOKEN is not set"
+        try:
+            check_token(self.access_token)
+        except ValidationError:
+            return "TELEGRAM_TOKEN does not look like a bot token (123456:ABC...)"
+        if not self.secret_token:
+            return "TELEGRAM_WEBHOOK_SECRET is not set, and the webhook needs one"
+        if not SECRET_PATTERN.match(self.secret_token):
+            return "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
+        return None
+
+    @property
+    def enabled(self) -> bool:
+        return self.disabled_reason is None
+
+    def get_output_channel(self) -> Optional[ClinicTelegramOutput]:  # type: ignore[override]
+        """The output channel (created once, without calling the Bot API); None when off."""
+        if not self.enabled:
+            return None
+        if self._output is None:
+            self._output = ClinicTelegramOutput(
+                self.access_token, self.api_base_url, self.callbacks  # type: ignore[arg-type]
+            )
+        return self._output
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        telegram_webhook = Blueprint("clinic_telegram_webhook", __name__)
+
+        @telegram_webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok" if self.enabled else "disabled"})
+
+        @telegram_webhook.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> HTTPResponse:
+            return await self.receive(request, on_new_message)
+
+        @telegram_webhook.listener("after_server_stop")
+        async def close(*_: Any) -> None:
+            if self._output is not None:
+                await self._output.close_session()
+
+        return telegram_webhook
+
+    async def receive(
+        self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> HTTPResponse:
+        """Checks, parses and de-duplicates one webhook request, then handles it."""
+        if not self.enabled:
+            return response.json({"ok": False, "error": "Telegram channel not configured"}, 503)
+        if not secret_matches(self.secret_token, request.headers.get(SECRET_HEADER)):
+            logger.warning("Telegram webhook: refused a request without the right secret token")
+            return response.json({"ok": False, "error": "forbidden"}, 403)
+        try:
+            update = json.loads(request.body or b"")
+        except ValueError:  # also UnicodeDecodeError
+            return response.json({"ok": False, "error": "malformed JSON"}, 400)
+        update_id = update.get("update_id") if isinstance(update, dict) else None
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            return response.json({"ok": False, "error": "not a Telegram update"}, 400)
+
+        kind = update_type(update)
+        if self.recent_updates.seen(update_id):
+            logger.info("Telegram update %s (%s): duplicate, ignored", update_id, kind)
+            return response.json({"ok": True})
+        logger.info("Telegram update %s (%s)", update_id, kind)
+        try:
+            await self.handle_update(update, on_new_message)
+        except Exception as error:  # answer 200 all the same: a retry would repeat the turn
+            logger.error("Telegram update %s: failed with %s", update_id, type(error).__name__)
+            logger.debug("Telegram update %s failure", update_id, exc_info=True)
+            if self.debug_mode:
+                raise
+        return response.json({"ok": True})
+
+    async def handle_update(
+        self, update: Dict[str, Any], on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> None:
+        """Dispatches a well-formed update; whatever it does not handle is ignored."""
+        output = self.get_output_channel()
+        assert output is not None
+        update_id = update["update_id"]
+        if isinstance(update.get("callback_query"), dict):
+            await self._handle_button(update_id, update["callback_query"], output, on_new_message)
+            return
+        message = update.get("message")
+        if not isinstance(message, dict):
+            logger.info("Telegram update %s: %s ignored", update_id, update_type(update))
+            return
+        chat_id = _private_chat_id(message.get("chat"))
+        kind = content_type(message)
+        if chat_id is None or kind == "service":
+            logger.info("Telegram update %s: group or service message, ignored", update_id)
+        elif kind == "text":
+            text = normalise_command(message["text"], self.verify)
+            await self._ask(on_new_message, output, chat_id, text, update_id)
+        else:
+            await output.send_text_message(chat_id, TEXT_ONLY_REPLY)
+
+    async def _handle_button(
+        self,
+        update_id: int,
+        query: Dict[str, Any],
+        output: ClinicTelegramOutput,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> None:
+        if query.get("id") is not None:
+            await output.acknowledge(str(query["id"]))
+        message = query.get("message")
+        chat_id = _private_chat_id(message.get("chat") if isinstance(message, dict) else None)
+        data = query.get("data")
+        if chat_id is None or not isinstance(data, str):
+            logger.info("Telegram update %s: button outside a private chat, ignored", update_id)
+            return
+        payload = self.callbacks.decode(data)
+        if payload is None:
+            await output.send_text_message(chat_id, EXPIRED_BUTTON_REPLY)
+        else:
+            await self._ask(on_new_message, output, chat_id, payload, update_id)
+
+    async def _ask(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        output: ClinicTelegramOutput,
+        chat_id: str,
+        text: str,
+        update_id: int,
+    ) -> None:
+        try:
+            await on_new_message(
+                UserMessage(
+                    text,
+                    output,
+                    chat_id,
+                    input_channel=self.name(),
+                    message_id=f"telegram-{update_id}",
+                )
+            )
+        except Exception:
+            # The patient should not wait for an answer that will not come.
+            await output.send_text_message(chat_id, ERROR_REPLY)
+            raise
+
+
+def _private_chat_id(chat: Any) -> Optional[str]:
+    """The chat id of a private chat (the Rasa sender id), else None."""
+    if isinstance(chat, dict) and chat.get("type") == "private" and chat.get("id") is not None:
+        return str(chat["id"])
+    return None

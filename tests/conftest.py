@@ -1,0 +1,135 @@
+"""Shared pytest fixtures.
+
+Action tests (rasa-sdk style): ``dispatcher``, ``domain`` and ``make_tracker``.
+End-to-end tests: ``trained_model`` (trains only when the data changed, via make) and
+``assistant``, a running action server + Rasa server on free ports with a throw-away
+SQLite tracker store, shared by the whole session. ``talk`` posts to its REST channel.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from serve import DEFAULT_MODEL, Stack, default_env  # noqa: E402
+
+
+@pytest.fixture
+def dispatcher() -> CollectingDispatcher:
+    return CollectingDispatcher()
+
+
+@pytest.fixture(scope="session")
+def domain() -> Dict[str, Any]:
+    """The real domain.yml, as the action server receives it."""
+    return yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def make_tracker() -> Callable[..., Tracker]:
+    """Builds a rasa-sdk tracker whose latest message has the given intent and text."""
+
+    def build(
+        intent: str = "greet",
+        text: str = "",
+        confidence: float = 1.0,
+        slots: Optional[Dict[str, Any]] = None,
+        entities: Optional[List[Dict[str, Any]]] = None,
+        events: Optional[List[Dict[str, Any]]] = None,
+        sender_id: str = "test-sender",
+    ) -> Tracker:
+        latest = {
+            "text": text,
+            "intent": {"name": intent, "confidence": confidence},
+            "entities": entities or [],
+            "intent_ranking": [{"name": intent, "confidence": confidence}],
+        }
+        return Tracker.from_dict(
+            {
+                "sender_id": sender_id,
+                "slots": slots or {},
+                "latest_message": latest,
+                "events": events or [{"event": "user", "text": text, "parse_data": latest}],
+                "paused": False,
+                "followup_action": None,
+                "active_loop": {},
+                "latest_action_name": "action_listen",
+            }
+        )
+
+    return build
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def trained_model() -> Path:
+    """The model for the current data: `make train` retrains only if something changed."""
+    subprocess.run(["make", "-s", "train"], cwd=ROOT, check=True)
+    return DEFAULT_MODEL
+
+
+@pytest.fixture(scope="session")
+def assistant(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    """Action server + Rasa server on free ports, for the whole test session."""
+    workdir = tmp_path_factory.mktemp("assistant")
+    env = default_env(
+        overrides={
+            "ACTION_PORT": str(free_port()),
+            "RASA_PORT": str(free_port()),
+            "WEB_PORT": str(free_port()),
+            "TRACKER_DIALECT": "sqlite",
+            "TRACKER_STORE_URL": f"sqlite:///{workdir / 'tracker.db'}",
+        }
+    )
+    env["ACTION_ENDPOINT_URL"] = f"http://127.0.0.1:{env['ACTION_PORT']}/webhook"
+    stack = Stack(env, model=trained_model, with_web=False, log_dir=workdir / "logs")
+    try:
+        stack.start_all(timeout=240)
+    except RuntimeError:
+        stack.stop_all()
+        for log in (workdir / "logs").glob("*.log"):
+            print(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}")
+        raise
+    yield stack
+    stack.stop_all()
+
+
+def post_json(url: str, payload: Any, timeout: float = 30) -> Any:
+    """POSTs JSON and returns the decoded JSON answer."""
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read().decode())
+
+
+@pytest.fixture
+def talk(assistant: Stack) -> Callable[[str, str], List[Dict[str, Any]]]:
+    """Sends one message over the REST channel and returns the bot's messages."""
+
+    def send(sender: str, message: str) -> List[Dict[str, Any]]:
+        return post_json(
+            f"{assistant.rasa_url}/webhooks/rest/webhook", {"sender": sender, "message": message}
+        )
+
+    return send

@@ -1,0 +1,200 @@
+"""The spaCy safety rule layer (actions/risk.py), without Rasa or a server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from actions.risk import EMERGENCY, URGENT, PatternFileError, RiskDetector, get_detector
+
+
+@pytest.fixture(scope="module")
+def detector() -> RiskDetector:
+    return get_detector()
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("I have a pacemaker, can I still do this?", "implanted_device"),
+        ("got an ICD fitted last year", "implanted_device"),
+        ("there's a titanium plate in my wrist", "metal_implant"),
+        ("had a knee replacement in 2019, ok to do my feet?", "metal_implant"),
+        ("im 12 weeks pregnant, is it ok", "pregnancy"),
+        ("currently breastfeeding my son, can i start", "pregnancy"),
+        ("we're trying to conceive at the moment", "pregnancy"),
+        ("I have epilepsy", "epilepsy"),
+        ("i get seizures sometimes", "epilepsy"),
+        ("I was diagnosed with atrial fibrillation", "heart_condition"),
+        ("I have a heart condition, is the current ok?", "heart_condition"),
+        ("my hands have eczema right now", "broken_skin"),
+        ("there's a deep cut on my palm", "broken_skin"),
+        ("after my last session I got blisters on two fingers", "adverse_reaction"),
+        ("it burned my skin yesterday", "adverse_reaction"),
+        ("the redness still hasn't gone away after a week", "adverse_reaction"),
+        ("can my daughter try it? she's 9", "child"),
+        ("I'm 15 and my palms drip", "child"),
+        ("i wake up drenched every night", "secondary_signs"),
+        ("i've lost a lot of weight and i sweat more", "secondary_signs"),
+        ("only my left side sweats", "secondary_signs"),
+        ("I'm diabetic, will it help?", "secondary_signs"),
+        ("started sweating loads after I began new meds", "secondary_signs"),
+        ("how many mA should I set my machine to?", "medication"),
+        ("should I stop taking my glycopyrrolate?", "medication"),
+        ("my feet are numb from neuropathy", "reduced_sensation"),
+        ("I'm having chemo at the moment", "cancer"),
+        ("had a blood clot in my leg last month", "vascular"),
+    ],
+)
+def test_urgent_risks_are_found(detector: RiskDetector, text: str, reason: str) -> None:
+    result = detector.assess(text)
+    assert (result.level, result.reason) == (URGENT, reason)
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("my chest is really tight and im sweating buckets", "chest_pain"),
+        ("I think I'm having a heart attack", "chest_pain"),
+        ("i can't breathe properly and i'm soaked", "breathing"),
+        ("my husband just collapsed, he's sweating", "collapse"),
+        ("i passed out at the gym", "collapse"),
+        ("she's sweaty and confused and dizzy", "confusion"),
+        ("my blood sugar is really low and im shaking", "low_blood_sugar"),
+        ("think i have heat stroke", "heat_stroke"),
+        ("i want to kill myself", "self_harm"),
+        ("honestly i just want to end it all", "self_harm"),
+        ("everyone would be better off without me", "self_harm"),
+    ],
+)
+def test_emergencies_are_found(detector: RiskDetector, text: str, reason: str) -> None:
+    result = detector.assess(text)
+    assert (result.level, result.reason) == (EMERGENCY, reason)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i have a pacemkaer",  # transposed letters
+        "im pregant, is it safe",
+        "i got epilepsey",
+        "my thyriod is off",
+        "diabetis type 2 here",
+    ],
+)
+def test_typos_of_risk_words_are_corrected(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level == URGENT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I don't have a pacemaker, how long is a session?",
+        "im not pregnant, just wondering what it costs",
+        "never had a seizure in my life",
+        "no implants or anything, is it safe?",
+        "I don't have diabetes or thyroid issues",
+        "I'm not pregnant and I don't have a pacemaker",
+        "no chest pain, just sweaty palms",
+        "can people with pacemakers use it? I don't have one",
+    ],
+)
+def test_negated_risks_do_not_escalate(detector: RiskDetector, text: str) -> None:
+    result = detector.assess(text)
+    assert result.level is None
+    assert result.negated_only
+
+
+@pytest.mark.parametrize(
+    "text, level",
+    [
+        # doubt is not denial
+        ("I don't know if I'm pregnant", URGENT),
+        ("not sure whether i have epilepsy", URGENT),
+        ("can't stop sweating at night", URGENT),
+        # a negation does not reach past "but" / "and" into the next clause
+        ("I'm not pregnant but we're trying to conceive", URGENT),
+        ("I don't have a pacemaker and I'm pregnant", URGENT),
+        # negation words that are part of the emergency itself
+        ("i can't breathe", EMERGENCY),
+        ("i don't want to live anymore", EMERGENCY),
+    ],
+)
+def test_negation_scope(detector: RiskDetector, text: str, level: str) -> None:
+    assert detector.assess(text).level == level
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "this sweating is killing me",
+        "i could die of embarrassment every time i shake hands",
+        "I'm so confused about the pricing",
+        "what's your phone number?",
+        "does it burn?",
+        "will it give me blisters?",
+        "I've had sweaty hands since I was a kid",
+        "i'm 25 years old",
+        "I'm 5 weeks into treatment",
+        "what's the ICD-10 code for my insurance claim",
+        "who shouldn't use iontophoresis?",
+        "how much current does it use, is it safe?",
+        "do i need a prescription for the device",
+        "my sweating won't go away",
+        "is the tingling normal?",
+    ],
+)
+def test_harmless_messages_do_not_escalate(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level is None
+
+
+def test_emergency_takes_precedence_over_urgent(detector: RiskDetector) -> None:
+    result = detector.assess("I'm pregnant and my chest hurts really badly")
+    assert (result.level, result.reason) == (EMERGENCY, "chest_pain")
+    assert result.reasons == ["chest_pain", "pregnancy"]
+
+
+def test_a_question_that_reveals_a_risk_escalates(detector: RiskDetector) -> None:
+    result = detector.assess("I'm pregnant, how much does it cost?")
+    assert (result.level, result.reason) == (URGENT, "pregnancy")
+
+
+def test_self_harm_outranks_other_emergencies(detector: RiskDetector) -> None:
+    assert detector.assess("i cant breathe and i want to die").reason == "self_harm"
+
+
+@pytest.mark.parametrize("text", [None, "", "   ", "🙂🙂", "<img src=x onerror=alert(1)>"])
+def test_empty_and_odd_input_is_safe(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level is None
+
+
+def test_very_long_input_is_capped(detector: RiskDetector) -> None:
+    text = "i have a pacemaker " + "blah " * 50_000
+    assert detector.assess(text).level == URGENT
+
+
+def test_slang_is_expanded(detector: RiskDetector) -> None:
+    assert detector.normalise("Im preggo, dont have a pacemker") == (
+        "i'm pregnant , don't have a pacemaker"
+    )
+
+
+def test_missing_pattern_file_fails_loudly(tmp_path: Path) -> None:
+    with pytest.raises(PatternFileError, match="not found"):
+        RiskDetector(tmp_path / "missing.yml")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("urgent: {}\n", "must have the sections"),
+        ("emergency:\n  x:\n    patterns: []\nurgent:\n  y:\n    patterns: [a]\n", "no patterns"),
+        ("emergency: [\n", "not valid YAML"),
+    ],
+)
+def test_malformed_pattern_file_fails_loudly(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "patterns.yml"
+    path.write_text(content)
+    with pytest.raises(PatternFileError, match=message):
+        RiskDetector(path)
