@@ -249,6 +249,11 @@ class RiskDetector:
         for word in self._vocabulary:
             self._vocab_by_len.setdefault(len(word), []).append(word)
 
+    @property
+    def categories(self) -> List[str]:
+        """Every reason the detector can report, in order of precedence."""
+        return sorted(self._priorities, key=self._priorities.__getitem__)
+
     # ------------------------------------------------------------------ loading
     def _load(self, path: Path) -> None:
         if not path.is_file():
@@ -525,7 +530,7 @@ def _is_past(doc, keys: Sequence[str], start: int, end: int) -> bool:
     return any(re.fullmatch(r"(19|20)\d\d", t.text) for t in doc[end : end + 6])
 
 
-LIST_JOINERS = frozenset({"and", "or", "nor", ",", "/", "&"})
+LIST_JOINERS = frozenset({"and", "or", "nor", ",", "/", "&", "any", "a", "an", "other"})
 
 
 def _inherit_list_negation(doc, findings: List[Finding]) -> List[Finding]:

@@ -98,6 +98,15 @@ def test_typos_of_risk_words_are_corrected(detector: RiskDetector, text: str) ->
         "I'm not pregnant and I don't have a pacemaker",
         "no chest pain, just sweaty palms",
         "can people with pacemakers use it? I don't have one",
+        # a negation covers a plain list
+        "I have no epilepsy, pacemaker or heart disease",
+        "my GP ruled out diabetes and thyroid trouble",
+        "thyroid tests came back normal",
+        # other people, when the writer says it is not about them
+        "my mum is pregnant but I'm not, can I start?",
+        "my colleague has epilepsy, this isn't for me though",
+        # things that are over
+        "I was on sertraline years ago",
     ],
 )
 def test_negated_risks_do_not_escalate(detector: RiskDetector, text: str) -> None:
@@ -147,6 +156,25 @@ def test_negation_scope(detector: RiskDetector, text: str, level: str) -> None:
 )
 def test_harmless_messages_do_not_escalate(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).level is None
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        # another person's condition still escalates unless the writer says otherwise
+        ("my dad has a pacemaker, can he use it?", "implanted_device"),
+        # a condition that is still there, even if it started in the past
+        ("I had a heart attack in 2019", "heart_condition"),
+        # children are the patient even when a parent writes
+        ("my son has really sweaty hands, he's 11", "child"),
+    ],
+)
+def test_risks_that_must_still_escalate(detector: RiskDetector, text: str, reason: str) -> None:
+    assert detector.assess(text).reason == reason
+
+
+def test_an_adult_son_is_not_a_child(detector: RiskDetector) -> None:
+    assert detector.assess("my son is 27 and wants to know the price").level is None
 
 
 def test_emergency_takes_precedence_over_urgent(detector: RiskDetector) -> None:

@@ -144,7 +144,7 @@ def test_every_reason_the_detector_can_give_has_its_own_wording(rasa_domain: Dom
         for variation in rasa_domain.responses[name]
         for c in variation.get("condition", [])
     }
-    assert set(detector._priorities) == conditioned
+    assert set(detector.categories) == conditioned
 
 
 def test_safety_replies_are_domain_responses_not_custom_actions() -> None:
