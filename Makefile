@@ -16,7 +16,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 TEST_PREREQS :=
 -include mk/*.mk
 
-.PHONY: help setup run test validate train test-unit test-stories heldout bench lock clean
+.PHONY: help setup run test validate train test-unit test-stories heldout lock clean retention
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -61,3 +61,6 @@ lock: ## re-resolve requirements.in into requirements.lock in a scratch venv
 
 clean: ## remove models, results and local conversation data
 	rm -rf models results var .pytest_cache
+
+retention: setup ## delete conversations older than RETENTION_DAYS (default 30) from the tracker store
+	$(PY) scripts/retention.py $(if $(DAYS),--days $(DAYS))

@@ -334,6 +334,7 @@ class ClinicTelegramOutput(TelegramOutput):
         await self.call(self.answer_callback_query, callback_query_id, text=text)
 
     async def close_session(self) -> None:
+        """Closes the HTTP session, if one was opened (aiogram's close() would open one)."""
         session = self._session
         if session is not None and not session.closed:
             await session.close()

@@ -1,0 +1,43 @@
+"""Deletes conversations older than a number of days from the tracker store.
+
+    .venv/bin/python scripts/retention.py [--days N]     # `make retention`
+
+The store is the one the Rasa server uses: TRACKER_STORE_URL (default the SQLite file
+var/tracker.db, as scripts/serve.py sets it). N defaults to RETENTION_DAYS, else 30.
+A conversation goes when its latest message is older than N days. Run it daily (cron).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv=None) -> int:
+    from scripts.serve import default_env
+
+    env = default_env()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=float, default=float(env.get("RETENTION_DAYS", 30)))
+    parser.add_argument("--url", default=env["TRACKER_STORE_URL"], help="SQLAlchemy URL")
+    args = parser.parse_args(argv)
+    if args.days <= 0:
+        parser.error("--days must be positive")
+
+    from rasa.core.tracker_store import SQLTrackerStore
+
+    from addons.privacy import purge_older_than
+
+    store = SQLTrackerStore(dialect=args.url.split(":", 1)[0].split("+")[0], host=args.url)
+    deleted = purge_older_than(store, args.days)
+    print(f"Deleted {deleted} conversation(s) older than {args.days:g} days.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
