@@ -19,7 +19,7 @@ TEST_PREREQS :=
 .PHONY: help setup run test validate train test-unit test-stories heldout lock clean retention
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.installed ## create the Python 3.10 venv and install the locked dependencies
 

@@ -40,11 +40,20 @@ def default_env(
     env.update(overrides or {})
     defaults = {
         "ACTION_PORT": str(action_port),
+        # The action server only talks to Rasa: loopback unless deliberately changed.
+        "ACTION_HOST": "127.0.0.1",
+        # Seconds Rasa waits for a custom action before the patient gets the apology
+        # (Rasa 3.6 would wait 5 minutes; applied by addons/rest.py).
+        "ACTION_TIMEOUT": "10",
         "RASA_PORT": str(rasa_port),
         "WEB_PORT": str(web_port),
         "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{env.get('ACTION_PORT', action_port)}/webhook",
         "TRACKER_DIALECT": "sqlite",
         "TRACKER_STORE_URL": f"sqlite:///{VAR / 'tracker.db'}",
+        "LOCK_STORE_TYPE": "in_memory",
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": "6379",
+        "REDIS_DB": "1",
         "WIDGET_ORIGINS": (
             f"http://localhost:{env.get('WEB_PORT', web_port)} "
             f"http://127.0.0.1:{env.get('WEB_PORT', web_port)}"
@@ -55,8 +64,11 @@ def default_env(
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "PYTHONWARNINGS": "ignore",
         "LOG_LEVEL": "INFO",
-        # Bodies over 1 MB are refused with 413 before any parsing.
+        # Bodies over 1 MB are refused with 413 before any parsing (the Rasa server;
+        # the action server gets its own limit, see action_server_env).
         "SANIC_REQUEST_MAX_SIZE": "1000000",
+        # Sanic's own errors (413, 404, 405) as JSON, not an HTML page.
+        "SANIC_FALLBACK_ERROR_FORMAT": "json",
         # Telegram channel (docs/telegram.md): empty leaves it off, but credentials.yml
         # needs every variable it names to be set.
         "TELEGRAM_TOKEN": "",
@@ -68,6 +80,20 @@ def default_env(
     for key, value in defaults.items():
         env.setdefault(key, value)
     return env
+
+
+def action_server_env(env: Dict[str, str]) -> Dict[str, str]:
+    """The action server's environment: ``env`` plus what only it should see.
+
+    rasa_sdk 3.6 has no ``--host`` option; it binds to ``$SANIC_HOST`` (default
+    0.0.0.0, every interface), so ACTION_HOST reaches it as SANIC_HOST. Its requests
+    come from Rasa and carry the whole conversation and domain, so they may be larger
+    than the 1 MB allowed for patients' requests.
+    """
+    action_env = dict(env)
+    action_env["SANIC_HOST"] = env.get("ACTION_HOST", "127.0.0.1")
+    action_env["SANIC_REQUEST_MAX_SIZE"] = env.get("ACTION_REQUEST_MAX_SIZE", "100000000")
+    return action_env
 
 
 def wait_for_http(url: str, timeout: float, process: Optional[subprocess.Popen] = None) -> None:
@@ -148,7 +174,7 @@ class Stack:
         process = subprocess.Popen(
             self.commands()[name],
             cwd=ROOT,
-            env=self.env,
+            env=action_server_env(self.env) if name == "actions" else self.env,
             stdout=stdout,
             stderr=subprocess.STDOUT if stdout else None,
             start_new_session=True,  # its own process group: stopped as a whole
