@@ -10,7 +10,6 @@ A conversation goes when its latest message is older than N days. Run it daily (
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
