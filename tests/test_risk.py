@@ -66,6 +66,8 @@ def test_urgent_risks_are_found(detector: RiskDetector, text: str, reason: str) 
         ("i want to kill myself", "self_harm"),
         ("honestly i just want to end it all", "self_harm"),
         ("everyone would be better off without me", "self_harm"),
+        ("i keep scratching my wrists till they bleed", "self_harm"),
+        ("been burning my skin on purpose", "self_harm"),
     ],
 )
 def test_emergencies_are_found(detector: RiskDetector, text: str, reason: str) -> None:
