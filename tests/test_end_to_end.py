@@ -200,7 +200,9 @@ def test_action_server_down_safety_still_works_and_faq_apologises(assistant: Any
 HELDOUT_SETS = {
     "held-out": (HELDOUT_PATH, True),
     "blind": (HELDOUT_PATH.parent / "blind.yml", True),
-    "final (untouched)": (HELDOUT_PATH.parent / "final.yml", False),
+    "final": (HELDOUT_PATH.parent / "final.yml", True),
+    # Written after all tuning; reported, not enforced (see the issue notes).
+    "sealed": (HELDOUT_PATH.parent / "sealed.yml", False),
 }
 
 
