@@ -34,7 +34,7 @@ class ActionAnswerFaq(Action):
         if topic is None:
             # Reached through a story or a stale button payload: ask again, don't guess.
             logger.warning("No knowledge entry for intent %s", intent)
-            dispatcher.utter_message(response="utter_ask_rephrase")
+            dispatcher.utter_message(response="utter_default")
             return []
         logger.info("Answering FAQ topic %s", topic.key)
         dispatcher.utter_message(text=topic.text, buttons=topic_buttons(knowledge, topic.related))

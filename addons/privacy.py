@@ -27,8 +27,22 @@ def unwrap(store: Any) -> Any:
 
 
 def erase_conversation(store: Any, sender_id: str) -> int:
-    """Deletes every stored event of one conversation; returns how many went."""
-    inner = unwrap(store)
+    """Deletes every stored event of one conversation; returns how many went.
+
+    Also drops the copy Rasa's fail-safe wrapper keeps in memory for turns it could
+    not save while the real store was down.
+    """
+    fallback_deleted = 0
+    wrapper = store
+    while isinstance(wrapper, FailSafeTrackerStore):
+        fallback = getattr(wrapper, "_fallback_tracker_store", None)
+        if isinstance(fallback, InMemoryTrackerStore):
+            fallback_deleted += int(fallback.store.pop(sender_id, None) is not None)
+        wrapper = wrapper._tracker_store
+    return fallback_deleted + _erase_from(unwrap(store), sender_id)
+
+
+def _erase_from(inner: Any, sender_id: str) -> int:
     if isinstance(inner, SQLTrackerStore):
         with inner.session_scope() as session:
             deleted = (

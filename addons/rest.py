@@ -15,13 +15,20 @@ Same URL and message format as Rasa's built-in channel
 * one sender sending faster than ``RATE_LIMIT_MESSAGES`` per ``RATE_LIMIT_SECONDS`` gets
   a polite "slow down" reply without using the pipeline, so a flood does not slow
   everyone else;
-* control characters are removed before NLU;
+* control characters are removed before NLU, and refused in ``sender``;
 * a reply carrying ``{"privacy": {"erase": true}}`` (the "delete my data" flow) erases
-  the conversation from the tracker store once the turn is saved;
+  the conversation from the tracker store once the turn is saved; if that fails the
+  patient is told it is still stored instead of "deleted";
+* ``?stream=true`` (Rasa's streamed replies, which would skip the two points above)
+  is refused with a 400;
 * ``GET /webhooks/rest/health`` reports whether the tracker store and the action
   server answer (503 when the store is down: Rasa would otherwise silently fall back
   to memory and start fresh conversations);
-* nothing about the message text is logged (Rasa's channel logs the text on errors).
+* nothing about the message text is logged (Rasa's channel logs the text on errors);
+* two fixes to how Rasa 3.6 calls the action server, for every channel: it waits at
+  most ``ACTION_TIMEOUT`` seconds (default 10) instead of a fixed 5 minutes, so a hung
+  action server costs the patient seconds before the apology; and it checks the
+  action server's answers with a JSON schema validator built once, not per call.
 
 Registered in ``credentials.yml`` as ``addons.rest.ClinicRestInput``.
 """
@@ -38,6 +45,7 @@ from typing import Any, Awaitable, Callable, Deque, Dict, Optional, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
+from rasa.utils.endpoints import bool_arg
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -50,9 +58,13 @@ logger = logging.getLogger(__name__)
 
 #: Longest message the assistant reads; override with MAX_MESSAGE_CHARS.
 DEFAULT_MAX_MESSAGE_CHARS = 2000
+#: Seconds Rasa waits for a custom action; override with ACTION_TIMEOUT.
+DEFAULT_ACTION_TIMEOUT = 10.0
 MAX_SENDER_CHARS = 128
 #: Control characters other than tab and newline, and lone surrogates.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+#: Control characters including tab and newlines, and lone surrogates (for sender ids).
+_SENDER_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 class RateLimiter:
@@ -87,6 +99,55 @@ def rate_limiter_from_env() -> RateLimiter:
     )
 
 
+def apply_action_timeout() -> float:
+    """Makes Rasa wait at most ACTION_TIMEOUT seconds for the action server.
+
+    Rasa 3.6 calls the action server with ``timeout=DEFAULT_REQUEST_TIMEOUT`` (300 s),
+    a module constant of ``rasa.core.actions.action``, and ignores a ``timeout`` key
+    under ``action_endpoint`` in endpoints.yml. A timed-out action raises inside Rasa,
+    which logs it and continues; the channel then sends the apology.
+    """
+    import rasa.core.actions.action as rasa_action
+
+    seconds = float(os.environ.get("ACTION_TIMEOUT") or DEFAULT_ACTION_TIMEOUT)
+    if seconds <= 0:
+        raise ValueError(f"ACTION_TIMEOUT must be positive, not {seconds}")
+    rasa_action.DEFAULT_REQUEST_TIMEOUT = seconds
+    return seconds
+
+
+def validate_action_results_faster() -> None:
+    """Makes Rasa check action server responses with a validator built once.
+
+    Rasa 3.6 checks every response with ``jsonschema.validate``, which first checks
+    the schema itself against the JSON Schema meta-schema; with jsonschema 4.x that
+    was about half of the Rasa server's CPU time for a FAQ answer. Valid responses
+    take the fast path; anything else goes through Rasa's own check and error.
+    """
+    from jsonschema.exceptions import best_match
+    from jsonschema.validators import validator_for
+    from rasa.core.actions.action import RemoteAction
+
+    original = RemoteAction._validate_action_result
+    if getattr(original, "cached_validator", False):
+        return
+    spec = RemoteAction.action_response_format_spec
+    schema = spec()
+    validator_class = validator_for(schema)
+    validator_class.check_schema(schema)
+    validator = validator_class(schema)
+
+    def validate(self: RemoteAction, result: Dict[Text, Any]) -> bool:
+        if type(self).action_response_format_spec is spec and (
+            best_match(validator.iter_errors(result)) is None
+        ):
+            return True
+        return original(self, result)
+
+    validate.cached_validator = True  # type: ignore[attr-defined]
+    RemoteAction._validate_action_result = validate  # type: ignore[method-assign]
+
+
 def max_message_chars() -> int:
     """The configured message length limit."""
     return int(os.environ.get("MAX_MESSAGE_CHARS", DEFAULT_MAX_MESSAGE_CHARS))
@@ -101,6 +162,9 @@ def check_request(body: Any, limit: int) -> Optional[str]:
         return "'sender' must be a non-empty string."
     if len(str(sender)) > MAX_SENDER_CHARS:
         return f"'sender' must be at most {MAX_SENDER_CHARS} characters."
+    if _SENDER_FORBIDDEN.search(str(sender)):
+        # Sender ids appear in Rasa's log lines: no forged lines, no invisible ids.
+        return "'sender' must not contain control characters."
     if not isinstance(body.get("message"), str):
         return "'message' must be a string."
     return None
@@ -138,6 +202,16 @@ def slow_down() -> str:
     )
 
 
+def erase_failed() -> str:
+    """What the patient reads when "delete my data" could not be carried out."""
+    settings = get_settings()
+    return (
+        "Sorry, I couldn't delete this conversation just now, so it is still stored. "
+        f"Please try again in a few minutes, or call {settings.clinic_name} on "
+        f"{settings.clinic_phone} and ask them to delete it."
+    )
+
+
 def apology() -> str:
     """What the patient reads when a turn produced no reply."""
     settings = get_settings()
@@ -153,6 +227,8 @@ class ClinicRestInput(RestInput):
 
     def __init__(self) -> None:
         super().__init__()
+        apply_action_timeout()
+        validate_action_results_faster()
         self._limiter = rate_limiter_from_env()
         self._app: Any = None
 
@@ -164,8 +240,16 @@ class ClinicRestInput(RestInput):
         self, on_new_message: Callable[[UserMessage], Awaitable[None]]
     ) -> Blueprint:
         blueprint = super().blueprint(self._never_silent(on_new_message))
-        blueprint.middleware("request")(self._check)
-        blueprint.route("/health", methods=["GET"])(self._health)
+
+        # Sanic tags handlers with attributes, which bound methods cannot carry.
+        async def check(request: Request) -> Optional[HTTPResponse]:
+            return await self._check(request)
+
+        async def health(request: Request) -> HTTPResponse:
+            return await self._health(request)
+
+        blueprint.middleware("request")(check)
+        blueprint.route("/health", methods=["GET"])(health)
         return blueprint
 
     async def _health(self, request: Request) -> HTTPResponse:
@@ -200,6 +284,10 @@ class ClinicRestInput(RestInput):
     async def _check(self, request: Request) -> Optional[HTTPResponse]:
         if request.method != "POST" or not request.path.endswith("/webhook"):
             return None
+        if bool_arg(request, "stream", default=False):
+            # Rasa's streamed replies bypass the checks below the pipeline: no apology,
+            # and "delete my data" would answer "deleted" without erasing anything.
+            return response.json({"error": "Streamed replies are not supported."}, status=400)
         try:
             body = request.json
         except Exception:  # sanic raises InvalidUsage for malformed JSON
@@ -237,18 +325,29 @@ class ClinicRestInput(RestInput):
                     logger.warning("Turn produced no reply; sending the apology")
                     await collector.send_text_message(message.sender_id, apology())
                 if any(ERASE_KEY in (m.get("custom") or {}) for m in collector.messages):
-                    await self._erase(message.sender_id)
+                    if not await self._erase(message.sender_id):
+                        # Never tell the patient it is gone when it is not.
+                        collector.messages[:] = [
+                            {"recipient_id": message.sender_id, "text": erase_failed()}
+                        ]
 
         return handle
 
-    async def _erase(self, sender_id: str) -> None:
+    async def _erase(self, sender_id: str) -> bool:
+        """Erases the conversation; False (logged) when that failed."""
         agent = getattr(getattr(self._app, "ctx", None), "agent", None)
         if agent is None:
-            return
-        deleted = await asyncio.get_running_loop().run_in_executor(
-            None, erase_conversation, agent.tracker_store, sender_id
-        )
+            logger.error("Could not erase a conversation: no agent")
+            return False
+        try:
+            deleted = await asyncio.get_running_loop().run_in_executor(
+                None, erase_conversation, agent.tracker_store, sender_id
+            )
+        except Exception as error:  # the store is down: the data is still there
+            logger.error("Could not erase a conversation: %s", type(error).__name__)
+            return False
         logger.info("Erased a conversation on the patient's request (%d records)", deleted)
+        return True
 
     def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
         metadata = request.json.get("metadata")

@@ -63,6 +63,8 @@ def default_env(
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "PYTHONWARNINGS": "ignore",
+        # Log lines reach the log file at once, and are not lost when a process dies.
+        "PYTHONUNBUFFERED": "1",
         "LOG_LEVEL": "INFO",
         # Bodies over 1 MB are refused with 413 before any parsing (the Rasa server;
         # the action server gets its own limit, see action_server_env).

@@ -228,7 +228,7 @@ def known_replies() -> Dict[str, str]:
         "utter_bot_challenge": "bot_challenge",
         "utter_handoff": "request_human",
         "utter_out_of_scope": "out_of_scope",
-        "utter_ask_rephrase": "nlu_fallback",
+        "utter_default": "nlu_fallback",
     }.items():
         known[nlg.generate_from_slots(response, {}, "rest")["text"]] = intent
     return known

@@ -59,5 +59,5 @@ def test_intent_without_an_answer_asks_to_rephrase(
     events = ActionAnswerFaq().run(dispatcher, make_tracker(intent=intent), domain)
 
     assert events == []
-    assert dispatcher.messages[0]["response"] == "utter_ask_rephrase"
-    assert "utter_ask_rephrase" in domain["responses"]
+    assert dispatcher.messages[0]["response"] == "utter_default"
+    assert "utter_default" in domain["responses"]
