@@ -133,3 +133,25 @@ def talk(assistant: Stack) -> Callable[[str, str], List[Dict[str, Any]]]:
         )
 
     return send
+
+
+#: Figures that tests want printed at the end of the run, whether they pass or fail.
+SUMMARY_KEY = pytest.StashKey[List[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[SUMMARY_KEY] = []
+
+
+@pytest.fixture
+def summary(request: pytest.FixtureRequest) -> List[str]:
+    """Lines to print in the run's closing summary."""
+    return request.config.stash[SUMMARY_KEY]
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    lines = config.stash.get(SUMMARY_KEY, [])
+    if lines:
+        terminalreporter.section("held-out figures")
+        for line in lines:
+            terminalreporter.write_line(line)

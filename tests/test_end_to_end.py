@@ -235,7 +235,9 @@ def known_replies() -> Dict[str, str]:
 
 
 @pytest.mark.parametrize("name", list(HELDOUT_SETS))
-def test_heldout_set_end_to_end(name: str, talk: Talk, known_replies: Dict[str, str]) -> None:
+def test_heldout_set_end_to_end(
+    name: str, talk: Talk, known_replies: Dict[str, str], summary: List[str]
+) -> None:
     path, enforced = HELDOUT_SETS[name]
     if not path.is_file():
         pytest.skip(f"{path} not present")
@@ -244,7 +246,9 @@ def test_heldout_set_end_to_end(name: str, talk: Talk, known_replies: Dict[str, 
         outcome_from_reply(talk(new_sender("heldout"), text), known_replies) for text, _ in messages
     ]
     result = score((t, e, o) for (t, e), o in zip(messages, outcomes))
-    print(f"\n== {name}: {path.name}\n{result.report()}")
+    report = f"== {name}: {path.name}\n{result.report()}"
+    print(report)
+    summary.extend(report.splitlines())
     if not enforced:
         return
     assert result.level_recall("emergency") == 1.0, result.misses
