@@ -36,7 +36,6 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from heldout import load_messages, outcome_of_intent, score  # noqa: E402
-from serve import Stack, default_env  # noqa: E402
+from serve import Stack, local_env  # noqa: E402
 
 BUILD = ROOT / ".build" / "bench"
 BENCH = ROOT / "bench"
@@ -75,12 +74,6 @@ NOT_ANSWERED = (APOLOGY_START, "You're sending messages faster")
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -293,21 +286,17 @@ class System:
 
 def make_system(name: str, model: Path, endpoints: str, workdir: Path) -> System:
     token = secrets.token_hex(16)
-    env = default_env(
-        overrides={
-            "ACTION_PORT": str(free_port()),
-            "RASA_PORT": str(free_port()),
-            "WEB_PORT": str(free_port()),
-            "TRACKER_DIALECT": "sqlite",
+    env = local_env(
+        workdir,
+        {
             "TRACKER_STORE_URL": f"sqlite:///{workdir / f'tracker-{name}.db'}",
             "RASA_API_TOKEN": token,
             "LOG_LEVEL": "WARNING",
             # The REST channel's per-sender limit (addons/rest.py) would answer the
             # benchmark's back-to-back senders "slow down" instead of running Rasa.
             "RATE_LIMIT_MESSAGES": "1000000",
-        }
+        },
     )
-    env["ACTION_ENDPOINT_URL"] = f"http://127.0.0.1:{env['ACTION_PORT']}/webhook"
     stack = BenchStack(env, model=model, with_web=False, log_dir=workdir / f"logs-{name}",
                        endpoints=endpoints)
     return System(name, stack, token)
@@ -657,8 +646,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print()
     print(f"Sweat Clinic Assistant benchmark, {meta['when']}, Rasa {meta['rasa']}, "
           f"{meta['cpus']} CPUs, load average at the end {meta['loadavg_end'][0]:.1f}")
-    print(f"A = config.yml + endpoints.yml; B = bench/baseline-config.yml (rasa init defaults) "
-          f"+ bench/baseline-endpoints.yml")
+    print("A = config.yml + endpoints.yml; B = bench/baseline-config.yml (rasa init defaults) "
+          "+ bench/baseline-endpoints.yml")
     print(f"Load: closed loop over the REST channel, {args.seconds:g} s per level per system "
           f"(A,B,B,A halves). Conversation: {args.long} messages; message 1 alone (it starts "
           f"the session), 2-5, 100 and {args.long}: medians of the same FAQ question sent as "

@@ -9,7 +9,6 @@ SQLite tracker store, shared by the whole session. ``talk`` posts to its REST ch
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -25,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from serve import DEFAULT_MODEL, Stack, default_env  # noqa: E402
+from serve import DEFAULT_MODEL, Stack, default_env, free_port, local_env  # noqa: E402,F401
 
 
 @pytest.fixture
@@ -74,13 +73,6 @@ def make_tracker() -> Callable[..., Tracker]:
     return build
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def trained_model() -> Path:
     """The model for the current data: `make train` retrains only if something changed."""
@@ -92,24 +84,8 @@ def trained_model() -> Path:
 def assistant(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Stack:
     """Action server + Rasa server on free ports, for the whole test session."""
     workdir = tmp_path_factory.mktemp("assistant")
-    env = default_env(
-        overrides={
-            "ACTION_PORT": str(free_port()),
-            "RASA_PORT": str(free_port()),
-            "WEB_PORT": str(free_port()),
-            "TRACKER_DIALECT": "sqlite",
-            "TRACKER_STORE_URL": f"sqlite:///{workdir / 'tracker.db'}",
-        }
-    )
-    env["ACTION_ENDPOINT_URL"] = f"http://127.0.0.1:{env['ACTION_PORT']}/webhook"
-    stack = Stack(env, model=trained_model, with_web=False, log_dir=workdir / "logs")
-    try:
-        stack.start_all(timeout=240)
-    except RuntimeError:
-        stack.stop_all()
-        for log in (workdir / "logs").glob("*.log"):
-            print(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}")
-        raise
+    stack = Stack(local_env(workdir), model=trained_model, with_web=False, log_dir=workdir / "logs")
+    stack.start_all(timeout=240)
     yield stack
     stack.stop_all()
 

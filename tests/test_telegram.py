@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +35,7 @@ from addons.telegram import (
     split_message,
     update_type,
 )
-from serve import Stack, default_env
+from serve import Stack, local_env
 from telegram_fake_api import Call, FakeBotAPI
 import telegram_webhook
 
@@ -432,14 +431,6 @@ def test_webhook_script_refuses_bad_settings(
 
 # --- End to end: Rasa with the Telegram channel -----------------------------------------
 
-def free_port() -> int:
-    """As tests/conftest.py's: not imported from there, because `conftest` is ambiguous
-    (tests/browser has one too) and which one `import conftest` finds depends on order."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def post_json(url: str, payload: Any, timeout: float = 30) -> Any:
     status, answer = post_raw(url, json.dumps(payload).encode(), secret=None, timeout=timeout)
     assert status == 200, (status, answer)
@@ -456,29 +447,18 @@ def telegram_stack(
 ) -> Iterator[Stack]:
     """Action server + Rasa server with the Telegram channel pointed at the fake Bot API."""
     workdir = tmp_path_factory.mktemp("telegram")
-    env = default_env(
-        overrides={
-            "ACTION_PORT": str(free_port()),
-            "RASA_PORT": str(free_port()),
-            "WEB_PORT": str(free_port()),
-            "TRACKER_DIALECT": "sqlite",
-            "TRACKER_STORE_URL": f"sqlite:///{workdir / 'tracker.db'}",
+    env = local_env(
+        workdir,
+        {
             "TELEGRAM_TOKEN": TOKEN,
             "TELEGRAM_BOT_USERNAME": BOT_USERNAME,
             "TELEGRAM_WEBHOOK_URL": "https://bot.sweatclinic.example/webhooks/telegram/webhook",
             "TELEGRAM_WEBHOOK_SECRET": SECRET,
             "TELEGRAM_API_BASE_URL": bot_api.base_url,
-        }
+        },
     )
-    env["ACTION_ENDPOINT_URL"] = f"http://127.0.0.1:{env['ACTION_PORT']}/webhook"
     stack = Stack(env, model=trained_model, with_web=False, log_dir=workdir / "logs")
-    try:
-        stack.start_all(timeout=240)
-    except RuntimeError:
-        stack.stop_all()
-        for log in (workdir / "logs").glob("*.log"):
-            print(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}")
-        raise
+    stack.start_all(timeout=240)
     stack.log_path = workdir / "logs" / "rasa.log"  # type: ignore[attr-defined]
     yield stack
     stack.stop_all()
