@@ -237,7 +237,6 @@ class RiskDetector:
         # is keyed by string hashes, so inflected forms are looked up through it.
         self._lemma_table = table
         self._known_words: Set[str] = {v for v in table.values() if isinstance(v, str)}
-        self._key_cache: Dict[str, str] = {}
         self._matcher = Matcher(self._nlp.vocab)
         self._rules: Dict[str, _Rule] = {}
         self._regexes: List[Tuple[re.Pattern, _Rule]] = []
@@ -345,11 +344,11 @@ class RiskDetector:
         tokens: List[Dict[str, Any]] = []
         for word in words.split():
             if word.startswith("="):
-                for piece in self._tokenize(word[1:]):
+                for piece in self._nlp(word[1:]):
                     tokens.append({"LOWER": piece.lower_})
                     self._remember(piece.lower_)
                 continue
-            for piece in self._tokenize(word):
+            for piece in self._nlp(word):
                 tokens.append({"_": {"key": self._token_key(piece)}})
                 self._remember(piece.lower_)
         return tokens
@@ -359,9 +358,6 @@ class RiskDetector:
             self._vocabulary.add(word)
 
     # --------------------------------------------------------------- utilities
-    def _tokenize(self, text: str):
-        return self._nlp(text)
-
     @staticmethod
     def _token_key(token) -> str:
         lemma = token.lemma_.lower() or token.lower_

@@ -153,7 +153,7 @@ def max_message_chars() -> int:
     return int(os.environ.get("MAX_MESSAGE_CHARS", DEFAULT_MAX_MESSAGE_CHARS))
 
 
-def check_request(body: Any, limit: int) -> Optional[str]:
+def check_request(body: Any) -> Optional[str]:
     """Why a webhook body is unusable, or None when it is fine."""
     if not isinstance(body, dict):
         return "The body must be a JSON object with 'sender' and 'message'."
@@ -294,7 +294,7 @@ class ClinicRestInput(RestInput):
             body = None
             reason: Optional[str] = "The body is not valid JSON."
         else:
-            reason = check_request(body, max_message_chars())
+            reason = check_request(body)
         if reason:
             logger.info("Rejected a malformed REST request: %s", reason)
             return response.json({"error": reason}, status=400)

@@ -35,12 +35,12 @@ from scripts import retention
     ],
 )
 def test_bad_bodies_are_explained(body: object, problem: str) -> None:
-    assert problem in check_request(body, 2000)
+    assert problem in check_request(body)
 
 
 @pytest.mark.parametrize("body", [{"sender": "x", "message": "hi"}, {"sender": 7, "message": ""}])
 def test_good_bodies_pass(body: dict) -> None:
-    assert check_request(body, 2000) is None
+    assert check_request(body) is None
 
 
 @pytest.mark.parametrize(
