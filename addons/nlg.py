@@ -15,7 +15,7 @@ from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
 from rasa.utils.endpoints import EndpointConfig
 
-from actions.settings import get_settings
+from core.settings import get_settings
 
 
 class ClinicResponseGenerator(TemplatedNaturalLanguageGenerator):

@@ -50,8 +50,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from actions.language import is_probably_not_english
-from actions.settings import get_settings
+from core.language import is_probably_not_english
+from core.settings import get_settings
 from addons.privacy import ERASE_KEY, erase_conversation, store_is_healthy
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The safety rule layer as a Rasa NLU component.
 
 It runs last in the NLU pipeline, on every message, whatever the classifier decided
-and however confident it was. It combines the spaCy rule layer (``actions.risk``) with
+and however confident it was. It combines the spaCy rule layer (``core.safety``) with
 the classifier's own risk intents:
 
 * the rules find a risk  -> ``report_emergency`` / ``report_risk`` with the rule's
@@ -32,7 +32,7 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from actions.risk import EMERGENCY, URGENT, Assessment, get_detector
+from core.safety import EMERGENCY, URGENT, Assessment, get_detector
 
 logger = logging.getLogger(__name__)
 

@@ -55,6 +55,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from heldout import load_messages, outcome_of_intent, score  # noqa: E402
 from serve import Stack, local_env  # noqa: E402
 
+from core.stats import percentile  # noqa: E402
+
 BUILD = ROOT / ".build" / "bench"
 BENCH = ROOT / "bench"
 MODEL_A = ROOT / "models" / "current.tar.gz"
@@ -76,15 +78,6 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100) by linear interpolation; NaN when empty."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def rss_mb(pid: int) -> float:

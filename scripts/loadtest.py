@@ -39,6 +39,8 @@ from typing import Any, Dict, List, Optional, Tuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core.stats import percentile  # noqa: E402
+
 #: Typed questions and a fragment their answer must contain (the FAQ text or greeting).
 TYPED = [
     ("hello", "automated assistant"),
@@ -123,11 +125,6 @@ def problem(reply: Reply, sender: str, expected: Optional[str]) -> str:
     return ""
 
 
-def percentile(values: List[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 @dataclass
@@ -149,8 +146,8 @@ class Result:
     def row(self) -> str:
         return (
             f"{self.name:<28} {self.count:>6} {len(self.problems):>6} {self.elapsed:>8.1f} "
-            f"{self.throughput:>7.1f} {percentile(self.latencies, .5) * 1000:>7.0f} "
-            f"{percentile(self.latencies, .95) * 1000:>7.0f}"
+            f"{self.throughput:>7.1f} {percentile(self.latencies, 50) * 1000:>7.0f} "
+            f"{percentile(self.latencies, 95) * 1000:>7.0f}"
         )
 
 
@@ -304,7 +301,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         import tempfile
 
         from scripts.serve import DEFAULT_MODEL, Stack, default_env
-        from tests.faults import free_port
+        from core.ports import free_port
 
         workdir = Path(tempfile.mkdtemp(prefix="loadtest-"))
         env = default_env(

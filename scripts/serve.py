@@ -24,6 +24,11 @@ from pathlib import Path
 from typing import Dict, IO, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.ports import free_port  # noqa: E402,F401  (used by the tests through this module)
+from core.settings import environment  # noqa: E402
+
 VENV_BIN = Path(sys.executable).parent
 DEFAULT_MODEL = ROOT / "models" / "current.tar.gz"
 VAR = ROOT / "var"
@@ -35,53 +40,11 @@ def default_env(
     web_port: int = 8080,
     overrides: Optional[Dict[str, str]] = None,
 ) -> Dict[str, str]:
-    """The environment the servers run with: the caller's, plus defaults for what is unset."""
-    env = dict(os.environ)
-    env.update(overrides or {})
-    defaults = {
-        "ACTION_PORT": str(action_port),
-        # The action server only talks to Rasa: loopback unless deliberately changed.
-        "ACTION_HOST": "127.0.0.1",
-        # Seconds Rasa waits for a custom action before the patient gets the apology
-        # (Rasa 3.6 would wait 5 minutes; applied by addons/rest.py).
-        "ACTION_TIMEOUT": "10",
-        "RASA_PORT": str(rasa_port),
-        "WEB_PORT": str(web_port),
-        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{env.get('ACTION_PORT', action_port)}/webhook",
-        "TRACKER_DIALECT": "sqlite",
-        "TRACKER_STORE_URL": f"sqlite:///{VAR / 'tracker.db'}",
-        "LOCK_STORE_TYPE": "in_memory",
-        "REDIS_HOST": "127.0.0.1",
-        "REDIS_PORT": "6379",
-        "REDIS_DB": "1",
-        "WIDGET_ORIGINS": (
-            f"http://localhost:{env.get('WEB_PORT', web_port)} "
-            f"http://127.0.0.1:{env.get('WEB_PORT', web_port)}"
-        ),
-        # Quiet, and nothing leaves the machine.
-        "RASA_TELEMETRY_ENABLED": "false",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-        "PYTHONWARNINGS": "ignore",
-        # Log lines reach the log file at once, and are not lost when a process dies.
-        "PYTHONUNBUFFERED": "1",
-        "LOG_LEVEL": "INFO",
-        # Bodies over 1 MB are refused with 413 before any parsing (the Rasa server;
-        # the action server gets its own limit, see action_server_env).
-        "SANIC_REQUEST_MAX_SIZE": "1000000",
-        # Sanic's own errors (413, 404, 405) as JSON, not an HTML page.
-        "SANIC_FALLBACK_ERROR_FORMAT": "json",
-        # Telegram channel (docs/telegram.md): empty leaves it off, but credentials.yml
-        # needs every variable it names to be set.
-        "TELEGRAM_TOKEN": "",
-        "TELEGRAM_BOT_USERNAME": "",
-        "TELEGRAM_WEBHOOK_URL": "",
-        "TELEGRAM_WEBHOOK_SECRET": "",
-        "TELEGRAM_API_BASE_URL": "",
-    }
-    for key, value in defaults.items():
-        env.setdefault(key, value)
-    return env
+    """The environment the servers run with: the caller's, plus the defaults of
+    ``core.settings.DEFAULTS`` for whatever is unset (README, "Settings")."""
+    ports = {"ACTION_PORT": str(action_port), "RASA_PORT": str(rasa_port), "WEB_PORT": str(web_port)}
+    base = {**ports, **{k: v for k, v in os.environ.items() if v}}
+    return environment(base, overrides)
 
 
 def action_server_env(env: Dict[str, str]) -> Dict[str, str]:
@@ -93,18 +56,9 @@ def action_server_env(env: Dict[str, str]) -> Dict[str, str]:
     than the 1 MB allowed for patients' requests.
     """
     action_env = dict(env)
-    action_env["SANIC_HOST"] = env.get("ACTION_HOST", "127.0.0.1")
-    action_env["SANIC_REQUEST_MAX_SIZE"] = env.get("ACTION_REQUEST_MAX_SIZE", "100000000")
+    action_env["SANIC_HOST"] = env["ACTION_HOST"]
+    action_env["SANIC_REQUEST_MAX_SIZE"] = env["ACTION_REQUEST_MAX_SIZE"]
     return action_env
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def local_env(workdir: Path, overrides: Optional[Dict[str, str]] = None) -> Dict[str, str]:
@@ -114,6 +68,8 @@ def local_env(workdir: Path, overrides: Optional[Dict[str, str]] = None) -> Dict
     """
     env = default_env(
         overrides={
+            "ACTION_ENDPOINT_URL": "",
+            "WIDGET_ORIGINS": "",
             "ACTION_PORT": str(free_port()),
             "RASA_PORT": str(free_port()),
             "WEB_PORT": str(free_port()),
@@ -122,8 +78,7 @@ def local_env(workdir: Path, overrides: Optional[Dict[str, str]] = None) -> Dict
             **(overrides or {}),
         }
     )
-    env["ACTION_ENDPOINT_URL"] = f"http://127.0.0.1:{env['ACTION_PORT']}/webhook"
-    return env
+    return environment(env)
 
 
 def wait_for_http(url: str, timeout: float, process: Optional[subprocess.Popen] = None) -> None:

@@ -17,7 +17,7 @@ import pytest
 from rasa.shared.core.domain import Domain
 
 from actions.knowledge import get_knowledge
-from actions.settings import get_settings
+from core.settings import get_settings
 from addons.nlg import ClinicResponseGenerator
 from scripts.heldout import HELDOUT_PATH, load_messages, score
 

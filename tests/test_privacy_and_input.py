@@ -1,5 +1,5 @@
 """Input checks of the REST channel, language detection, rate limiting, erasure and
-retention (addons/rest.py, actions/language.py, addons/privacy.py, scripts/retention.py)."""
+retention (addons/rest.py, core/language.py, addons/privacy.py, scripts/retention.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from actions.language import is_probably_not_english
-from actions.settings import get_settings
+from core.language import is_probably_not_english
+from core.settings import get_settings
 from addons.privacy import erase_conversation, purge_older_than, store_is_healthy
 from addons.rest import RateLimiter, check_request, clean_text, polite_reply
 from scripts import retention

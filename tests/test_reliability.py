@@ -31,7 +31,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 
 import pytest
 
-from actions.settings import get_settings
+from core.settings import get_settings
 from scripts.loadtest import percentile, report, run_flood, run_load
 from scripts.serve import Stack, default_env
 from tests.faults import (

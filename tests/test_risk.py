@@ -1,4 +1,4 @@
-"""The spaCy safety rule layer (actions/risk.py), without Rasa or a server."""
+"""The spaCy safety rule layer (core/safety/), without Rasa or a server."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from actions.risk import EMERGENCY, URGENT, PatternFileError, RiskDetector, get_detector
+from core.safety import EMERGENCY, URGENT, PatternFileError, RiskDetector, get_detector
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from actions.risk import EMERGENCY, URGENT, Assessment, Finding
+from core.safety import EMERGENCY, URGENT, Assessment, Finding
 from addons.safety import GENERAL_REASON, Decision, SafetyRuleLayer, decide
 
 NOTHING = Assessment(None, None)

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from rasa.shared.core.domain import Domain
 
-from actions.risk import get_detector
-from actions.settings import ClinicSettings, SettingsError, get_settings, load_settings, settings_path
+from core.safety import get_detector
+from core.settings import ClinicSettings, SettingsError, get_settings, load_settings, settings_path
 from addons.nlg import ClinicResponseGenerator
 
 ROOT = Path(__file__).resolve().parent.parent

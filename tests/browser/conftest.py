@@ -22,6 +22,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
+from core.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
@@ -63,10 +65,6 @@ TEST_PAGE = """<!doctype html>
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class _Handler(SimpleHTTPRequestHandler):

@@ -33,7 +33,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import yaml
 
-PATTERNS_PATH = Path(__file__).resolve().parent.parent / "knowledge" / "risk_patterns.yml"
+PATTERNS_PATH = Path(__file__).resolve().parents[2] / "knowledge" / "risk_patterns.yml"
 
 EMERGENCY = "emergency"
 URGENT = "urgent"
