@@ -12,7 +12,15 @@ the classifier's own risk intents:
   them ("I don't have a pacemaker") -> the best non-risk intent instead;
 * the classifier picked a risk intent with at least ``min_classifier_confidence`` and
   the rules found nothing -> keep it, reason ``general`` (defence in depth);
+* otherwise, a message not written in English (``core.language``) gets
+  ``other_language`` (the "English only" reply, with the emergency number); the
+  classifier's own ``other_language`` guess on an English message is replaced by its
+  next best intent;
 * otherwise the classifier's result stands.
+
+Risks in Spanish, German, French, Italian and Portuguese are found by the rule layer
+too (``knowledge/risk_phrases_multilingual.yml``), so they escalate like English ones
+before the language check.
 
 The reason travels as a ``risk_reason`` entity, which fills the slot that selects the
 escalation reply's wording. Only the level and reason are logged, never the text.
@@ -32,6 +40,7 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from core.language import is_probably_not_english
 from core.safety import EMERGENCY, URGENT, Assessment, get_detector
 
 logger = logging.getLogger(__name__)
@@ -39,6 +48,7 @@ logger = logging.getLogger(__name__)
 RISK_INTENTS = {EMERGENCY: "report_emergency", URGENT: "report_risk"}
 LEVEL_OF_INTENT = {intent: level for level, intent in RISK_INTENTS.items()}
 FALLBACK_INTENT = "nlu_fallback"
+OTHER_LANGUAGE_INTENT = "other_language"
 REASON_ENTITY = "risk_reason"
 GENERAL_REASON = "general"
 #: A demoted message keeps the next intent only when it is at least this likely
@@ -100,6 +110,29 @@ def decide(
     return Decision(top_intent, top_confidence, GENERAL_REASON)
 
 
+def decide_language(
+    decision: Optional[Decision], ranking: Sequence[Tuple[str, float]], foreign: bool
+) -> Optional[Decision]:
+    """The language check, for a message that does not escalate.
+
+    Args:
+        decision: what :func:`decide` settled on (None: the classifier's result).
+        ranking: the classifier's (intent, confidence) pairs, best first.
+        foreign: whether the message is written in another language.
+    """
+    if foreign:
+        return Decision(OTHER_LANGUAGE_INTENT, 1.0)
+    top = decision.intent if decision else (ranking[0][0] if ranking else None)
+    if top != OTHER_LANGUAGE_INTENT:
+        return decision
+    for name, confidence in ranking:
+        if name not in (OTHER_LANGUAGE_INTENT, FALLBACK_INTENT) and name not in LEVEL_OF_INTENT:
+            return Decision(name, confidence) if confidence >= DEMOTED_MIN_CONFIDENCE else (
+                Decision(FALLBACK_INTENT, confidence)
+            )
+    return Decision(FALLBACK_INTENT, 0.0)
+
+
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False
 )
@@ -146,6 +179,8 @@ class SafetyRuleLayer(GraphComponent):
             intent = message.get(INTENT)
             ranking = [(intent.get("name"), float(intent.get("confidence") or 0.0))]
         decision = decide(assessment, ranking, self._min_confidence)
+        if decision is None or decision.intent not in LEVEL_OF_INTENT:
+            decision = decide_language(decision, ranking, is_probably_not_english(text))
         if decision is None:
             return
         message.set(INTENT, {"name": decision.intent, "confidence": decision.confidence}, add_to_output=True)

@@ -50,7 +50,7 @@ import logging
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Text, Tuple, Type
 
 import sqlalchemy as sa
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
@@ -342,3 +342,74 @@ class RecentEventsSQLTrackerStore(SQLTrackerStore):
             session.execute(self.SQLEvent.__table__.insert(), rows)
             session.commit()
         setattr(tracker, STORED_EVENTS_ATTRIBUTE, len(tracker.events))
+
+
+class StoreHealth:
+    """Whether the last tracker store operation worked (per process).
+
+    ``/webhooks/rest/health`` reports the store down from a failed operation until a
+    save succeeds again.
+    """
+
+    def __init__(self) -> None:
+        self.healthy = True
+
+    def failed(self, operation: str, error: BaseException) -> None:
+        if self.healthy:
+            logger.error("Tracker store %s failed: %s", operation, type(error).__name__)
+        else:
+            logger.error("Tracker store %s failed again: %s", operation, type(error).__name__)
+        self.healthy = False
+
+    def saved(self) -> None:
+        if not self.healthy:
+            logger.info("Tracker store works again")
+        self.healthy = True
+
+
+STORE_HEALTH = StoreHealth()
+
+
+class StoreUnavailable(RuntimeError):
+    """The tracker store could not load or save a conversation."""
+
+
+class StrictTrackerStore(FailSafeTrackerStore):
+    """Rasa's tracker store wrapper, without the fall-back to memory.
+
+    Rasa wraps every tracker store in a ``FailSafeTrackerStore``, which keeps a turn it
+    could not save in memory (lost on restart, invisible to other instances, not
+    erasable from the real store) and starts a fresh conversation when loading fails.
+    Here a failure raises :class:`StoreUnavailable` instead, so the turn guard gives
+    the patient the apology, and :data:`STORE_HEALTH` reports the store down.
+    Installed by ``addons/patches.py``.
+    """
+
+    async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+        try:
+            return await self._tracker_store.retrieve(sender_id)
+        except Exception as error:
+            STORE_HEALTH.failed("retrieve", error)
+            raise StoreUnavailable("retrieve") from error
+
+    async def retrieve_full_tracker(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+        try:
+            return await self._tracker_store.retrieve_full_tracker(sender_id)
+        except Exception as error:
+            STORE_HEALTH.failed("retrieve", error)
+            raise StoreUnavailable("retrieve") from error
+
+    async def keys(self) -> Iterable[Text]:
+        try:
+            return await self._tracker_store.keys()
+        except Exception as error:
+            STORE_HEALTH.failed("keys", error)
+            raise StoreUnavailable("keys") from error
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        try:
+            await self._tracker_store.save(tracker)
+        except Exception as error:
+            STORE_HEALTH.failed("save", error)
+            raise StoreUnavailable("save") from error
+        STORE_HEALTH.saved()
