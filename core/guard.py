@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ UNKNOWN_COMMAND = "unknown_command"  # "/something" with no text: polite reply
 #: the bot) and the payload they stand for.
 GREETING_COMMANDS = frozenset({"/start", "/help"})
 GREETING_PAYLOAD = "/greet"
+#: A command word: "/" and what follows up to a space, with a {...} or [...] block.
+_COMMAND = re.compile(r"/[^\s{\[]*(?:\{[^}]*\}?|\[[^\]]*\]?)?\S*")
 #: Longest sender id a channel may pass (before namespacing).
 MAX_SENDER_CHARS = 128
 
@@ -71,14 +74,12 @@ class Screened:
 
 
 def strip_commands(text: str) -> str:
-    """The text without its leading "/command" words (each up to the first space)."""
+    """The text without its leading "/command" words, each with any ``{...}`` or
+    ``[...]`` block glued to it (Rasa's entity syntax, which may contain spaces)."""
     while text.startswith("/"):
-        first, _, rest = text.partition(" ")
-        # "/cmd\nrest" keeps the rest too.
-        if "\n" in first:
-            first, _, more = first.partition("\n")
-            rest = more + (" " + rest if rest else "")
-        text = rest.strip()
+        match = _COMMAND.match(text)
+        end = match.end() if match else 1
+        text = text[end:].strip()
     return text
 
 

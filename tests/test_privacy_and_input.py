@@ -1,5 +1,5 @@
-"""Input checks of the REST channel, language detection, rate limiting, erasure and
-retention (addons/rest.py, core/language.py, addons/privacy.py, scripts/retention.py)."""
+"""Request checks of the REST channel, erasure and retention (addons/rest.py,
+addons/privacy.py, scripts/retention.py). The guard's checks: tests/test_guard.py."""
 
 from __future__ import annotations
 
@@ -13,10 +13,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from core.language import is_probably_not_english
-from core.settings import get_settings
 from addons.privacy import erase_conversation, purge_older_than, store_is_healthy
-from addons.rest import RateLimiter, check_request, clean_text, polite_reply
+from addons.rest import check_request
 from scripts import retention
 
 
@@ -32,6 +30,8 @@ from scripts import retention
         ({"sender": "x"}, "'message'"),
         ({"sender": "x", "message": ["hi"]}, "'message'"),
         ({"sender": "x", "message": None}, "'message'"),
+        ({"sender": "x\nINFO forged", "message": "hi"}, "control characters"),
+        ({"sender": "x", "message": "hi", "metadata": [1]}, "'metadata'"),
     ],
 )
 def test_bad_bodies_are_explained(body: object, problem: str) -> None:
@@ -41,61 +41,6 @@ def test_bad_bodies_are_explained(body: object, problem: str) -> None:
 @pytest.mark.parametrize("body", [{"sender": "x", "message": "hi"}, {"sender": 7, "message": ""}])
 def test_good_bodies_pass(body: dict) -> None:
     assert check_request(body) is None
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ("", "looks empty"),
-        (" \n\t ", "looks empty"),
-        ("x" * 2001, "keep your message shorter"),
-        ("hola, tengo las manos muy sudadas, que puedo hacer", "only answer in English"),
-        ("我的手出汗很多", "only answer in English"),
-    ],
-)
-def test_messages_that_skip_nlu_get_a_polite_reply(text: str, expected: str) -> None:
-    reply = polite_reply(text, 2000)
-    assert expected in reply
-    if expected != "looks empty":
-        assert get_settings().emergency_number in reply
-
-
-@pytest.mark.parametrize("text", ["how much is it?", "🙂🙂🙂", "im pregnant lol", "si", "<script>x</script>"])
-def test_ordinary_messages_go_to_nlu(text: str) -> None:
-    assert polite_reply(text, 2000) is None
-
-
-@pytest.mark.parametrize(
-    "text, foreign",
-    [
-        ("je transpire beaucoup des mains, est-ce que ça marche pour moi", True),
-        ("ich habe sehr nasse Hände, was kostet das", True),
-        ("Мои руки потеют", True),
-        ("does it work on feet", False),
-        ("pacemaker ok?", False),
-        ("the device is made in germany and il costs 200", False),
-    ],
-)
-def test_language_detection(text: str, foreign: bool) -> None:
-    assert is_probably_not_english(text) is foreign
-
-
-def test_control_characters_are_removed() -> None:
-    assert clean_text("pace\x00maker\x1b[31m\nok\t") == "pacemaker[31m\nok\t"
-
-
-def test_rate_limiter_limits_one_sender_not_others() -> None:
-    limiter = RateLimiter(limit=3, window=10)
-    assert [limiter.allow("flood", now=t) for t in (0, 1, 2, 3)] == [True, True, True, False]
-    assert limiter.allow("calm", now=3)
-    assert limiter.allow("flood", now=12.5)  # the window moved on
-
-
-def test_rate_limiter_memory_is_bounded() -> None:
-    limiter = RateLimiter(limit=1, window=10, max_senders=100)
-    for i in range(1000):
-        limiter.allow(f"s{i}", now=0)
-    assert len(limiter._seen) == 100
 
 
 # -- erasure and retention ----------------------------------------------------------------

@@ -86,7 +86,7 @@ def stored_events(stack: Stack, sender_id: str) -> List[tuple]:
     with closing(sqlite3.connect(sqlite_file(stack), timeout=10)) as db:
         return db.execute(
             "SELECT type_name, action_name, intent_name FROM events WHERE sender_id = ? ORDER BY id",
-            (sender_id,),
+            ("rest:" + sender_id,),  # the guard namespaces REST senders
         ).fetchall()
 
 
@@ -96,6 +96,13 @@ def user_events(events: List[tuple]) -> int:
 
 def greets(answer: Answer) -> bool:
     return answer.status == 200 and "automated assistant" in answer.texts()
+
+
+def apologises(answer: Answer) -> bool:
+    """The guard's apology: the clinic's and the emergency number."""
+    settings = get_settings()
+    texts = answer.texts()
+    return "Sorry, I can't answer that right now" in texts and settings.emergency_number in texts
 
 
 # -- bad input: one table ------------------------------------------------------------------
@@ -357,7 +364,7 @@ def faulty(assistant: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         fake.stop()
         if proxy is not None:
             proxy.stop()
-            _delete_postgres_rows(f"rel-{RUN}-%")
+            _delete_postgres_rows(f"rest:rel-{RUN}-%")
 
 
 def _delete_postgres_rows(pattern: str) -> None:
@@ -423,7 +430,9 @@ def test_rasa_killed_mid_conversation_continues_after_restart(assistant: Stack) 
     assert user_events(stored_events(assistant, who)) == 4
 
 
-def test_tracker_store_unreachable_is_reported_and_replies_go_on(faulty: Faulty) -> None:
+def test_tracker_store_unreachable_gets_the_apology_and_is_reported(faulty: Faulty) -> None:
+    """No fall-back to memory: while the store is down each turn gets the apology, an
+    ERROR is logged and /health says down, until a save succeeds again."""
     if faulty.proxy is None:
         pytest.skip(f"needs PostgreSQL behind a proxy: {faulty.no_postgres}")
     health = faulty.health()
@@ -437,24 +446,29 @@ def test_tracker_store_unreachable_is_reported_and_replies_go_on(faulty: Faulty)
     try:
         health = faulty.health()
         assert health.status == 503 and health.json["tracker_store"] == "down", health
-        reply = send(faulty.url, who, f"hello {MARKER}")
-        assert greets(reply), reply
-        assert COST in send(faulty.url, sender("store"), "/ask_cost").texts()
+        for text in (f"hello {MARKER}", "/ask_cost", "I have crushing chest pain"):
+            reply = send(faulty.url, who, text)
+            assert reply.status == 200 and apologises(reply), reply
         with open(log, "rb") as lines:
             lines.seek(offset)
             errors = [l for l in lines.read().decode(errors="replace").splitlines() if " ERROR " in l]
-        assert errors, "no ERROR line in rasa.log while the store was down"
+        assert any("Tracker store" in line for line in errors), errors[:5]
+        assert not any("InMemoryTrackerStore" in line for line in errors), errors[:5]
         print("\n".join(["rasa.log while the store was down:"] + errors[:3]))
     finally:
         faulty.proxy.start()
 
-    for _ in range(40):  # the pool reconnects on its next use
-        health = faulty.health()
-        if health.status == 200:
+    # Still reported down until a save succeeds: the pool reconnects on its next use.
+    for _ in range(40):
+        reply = send(faulty.url, sender("store"), "hello")
+        if greets(reply):
             break
         time.sleep(0.25)
+    assert greets(reply), reply
+    health = faulty.health()
     assert health.status == 200 and health.json["tracker_store"] == "ok", health
-    assert greets(send(faulty.url, sender("store"), "hello"))
+    # The conversation was never replaced by a fresh in-memory one.
+    assert greets(send(faulty.url, who, "hello"))
 
 
 # -- load ------------------------------------------------------------------------------------
@@ -604,23 +618,31 @@ def test_no_message_text_or_personal_data_in_the_logs(assistant: Stack, faulty: 
 def test_action_timeout_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     import rasa.core.actions.action as rasa_action
 
-    from addons.rest import apply_action_timeout
+    from addons.patches import apply_action_timeout
+    from core.settings import SettingsError, get_server_settings
 
     monkeypatch.setattr(rasa_action, "DEFAULT_REQUEST_TIMEOUT", rasa_action.DEFAULT_REQUEST_TIMEOUT)
-    monkeypatch.setenv("ACTION_TIMEOUT", "3.5")
-    assert apply_action_timeout() == 3.5 and rasa_action.DEFAULT_REQUEST_TIMEOUT == 3.5
-    monkeypatch.delenv("ACTION_TIMEOUT")
-    assert apply_action_timeout() == 10
-    monkeypatch.setenv("ACTION_TIMEOUT", "0")
-    with pytest.raises(ValueError):
-        apply_action_timeout()
+    try:
+        monkeypatch.setenv("ACTION_TIMEOUT", "3.5")
+        get_server_settings.cache_clear()
+        assert apply_action_timeout() == 3.5 and rasa_action.DEFAULT_REQUEST_TIMEOUT == 3.5
+        monkeypatch.delenv("ACTION_TIMEOUT")
+        get_server_settings.cache_clear()
+        assert apply_action_timeout() == 10
+        monkeypatch.setenv("ACTION_TIMEOUT", "0")
+        get_server_settings.cache_clear()
+        with pytest.raises(SettingsError):
+            apply_action_timeout()
+    finally:
+        monkeypatch.delenv("ACTION_TIMEOUT", raising=False)
+        get_server_settings.cache_clear()
 
 
 def test_fast_action_result_check_keeps_rasas_errors() -> None:
     from jsonschema import ValidationError
     from rasa.core.actions.action import RemoteAction
 
-    from addons.rest import validate_action_results_faster
+    from addons.patches import validate_action_results_faster
 
     validate_action_results_faster()
     action = RemoteAction("action_answer_faq", None)
@@ -653,24 +675,29 @@ async def test_a_failed_erase_is_not_reported_as_deleted(tmp_path: Path) -> None
 
     import sqlalchemy.orm
     from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
-    from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore
+    from rasa.core.lock_store import InMemoryLockStore
+    from rasa.core.tracker_store import SQLTrackerStore
     from rasa.shared.core.domain import Domain
 
-    from addons.rest import ClinicRestInput
+    from addons.guard import TurnGuard
+    from addons.tracker_store import StrictTrackerStore
 
     store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "t.db"))
     store.sessionmaker = sqlalchemy.orm.sessionmaker(  # the database is down
         bind=sqlalchemy.create_engine("postgresql://nobody@127.0.0.1:1/gone")
     )
-    channel = ClinicRestInput()
-    channel._app = SimpleNamespace(ctx=SimpleNamespace(agent=SimpleNamespace(tracker_store=FailSafeTrackerStore(store))))
+    agent = SimpleNamespace(
+        tracker_store=StrictTrackerStore(store), lock_store=InMemoryLockStore(), domain=Domain.empty()
+    )
 
-    async def deleted_reply(message: UserMessage) -> None:
-        await message.output_channel.send_text_message(message.sender_id, "Done: I've deleted this conversation.")
-        await message.output_channel.send_custom_json(message.sender_id, {"privacy": {"erase": True}})
+    async def deleted_reply(agent: object, message: UserMessage) -> None:
+        await message.output_channel.send_response(
+            message.sender_id,
+            {"text": "Done: I've deleted this conversation.", "custom": {"privacy": {"erase": True}}},
+        )
 
     collector = CollectingOutputChannel()
-    await channel._never_silent(deleted_reply)(UserMessage("/affirm", collector, "alice"))
+    await TurnGuard().handle(agent, UserMessage("/affirm", collector, "alice", input_channel="rest"), deleted_reply)
     assert len(collector.messages) == 1
     assert "couldn't delete this conversation" in collector.messages[0]["text"]
     assert get_settings().clinic_phone in collector.messages[0]["text"]

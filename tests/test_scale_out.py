@@ -83,7 +83,7 @@ def instances(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         db = _postgres()
         try:
             with db, db.cursor() as cursor:
-                cursor.execute("DELETE FROM events WHERE sender_id LIKE %s", (PREFIX + "%",))
+                cursor.execute("DELETE FROM events WHERE sender_id LIKE %s", ("rest:" + PREFIX + "%",))
         finally:
             db.close()
 
@@ -167,13 +167,13 @@ def test_conversations_alternating_between_two_instances(instances: Tuple[Stack,
             cursor.execute(
                 "SELECT sender_id, COUNT(*) FROM events WHERE sender_id LIKE %s AND type_name = 'user' "
                 "GROUP BY sender_id",
-                (PREFIX + "%",),
+                ("rest:" + PREFIX + "%",),  # the guard namespaces REST senders
             )
             counts = dict(cursor.fetchall())
     finally:
         db.close()
     sent = len(CONVERSATION) + ROUNDS * len(AT_ONCE)
-    assert counts == {f"{PREFIX}{i}": sent for i in range(SENDERS)}
+    assert counts == {f"rest:{PREFIX}{i}": sent for i in range(SENDERS)}
 
 
 def test_both_instances_report_healthy_shared_store(instances: Tuple[Stack, Stack]) -> None:
