@@ -8,15 +8,27 @@ from ``TELEGRAM_*`` environment variables (docs/telegram.md). It subclasses Rasa
   the configured secret (constant-time compare), else 403 and the assistant never sees
   it; without a token *and* a valid secret the channel stays off (503, no Bot API call),
   so Rasa and the REST channel start as usual;
-* malformed JSON gets 400; every well-formed update it does not handle (edited messages,
-  channel posts, member changes, group chats...) gets 200, so Telegram does not retry;
-  photos, stickers, voice notes... get "Sorry, I can only read text messages.";
-* an update_id seen before (Telegram retries on timeout) is answered only once;
+* malformed JSON gets 400; every well-formed update it does not handle (channel posts,
+  member changes, group chats, service messages...) gets 200, so Telegram does not retry;
+* the patient's own words go to Rasa as they are (``UserMessage(text, output, chat_id,
+  input_channel="telegram", message_id="telegram-<update id>")``): a text message's
+  text, the caption of a photo, document, video, animation, audio file or voice note,
+  and the new text or caption of an edited message, which is a turn like any other (an
+  edit that reveals a risk gets the escalation). Commands ("/start", "/help@Bot ...")
+  are not mapped or stripped here: the turn guard (addons/guard.py, around
+  ``Agent.handle_message``) does that for every channel, with the sender id namespacing
+  (``telegram:<chat id>``), rate limit, "no reply" apology and "delete my data";
+* photos, stickers, voice notes... without a caption get "Sorry, I can only read text
+  messages. If this is an emergency, call <emergency number> now." (clinic.yml);
+* an update_id seen before (Telegram retries on timeout) is answered only once; a turn
+  that fails still answers Telegram 200 (a retry would repeat it), logging only the
+  exception's type;
 * quick-reply buttons become an inline keyboard; a tap is acknowledged with
   ``answerCallbackQuery`` and its payload goes to Rasa like typed text; payloads over
   Telegram's 64-byte ``callback_data`` limit travel as a short hash;
 * ``{"escalation": {...}}`` custom payloads become a plain-text warning; an emergency
-  warning ("🚨 EMERGENCY: call 911 now") is sent *before* the reply's text;
+  warning ("🚨 EMERGENCY: call 911 now") is sent *before* the reply's text; the
+  ``{"privacy": ...}`` payload of "delete my data" is an instruction, never shown;
 * messages are plain text (no parse mode, so nothing needs escaping), split below
   Telegram's 4096-character limit;
 * no Bot API call at start-up (the webhook is registered by scripts/telegram_webhook.py)
@@ -50,6 +62,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from addons.privacy import ERASE_KEY
+from core.settings import get_settings
+
 logger = logging.getLogger(__name__)
 # aiogram logs every Bot API request with its parameters (message text) at DEBUG,
 # which `rasa run --debug` would otherwise write out.
@@ -61,27 +76,30 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 #: What Telegram allows as a webhook secret_token.
 SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 #: The only update types the webhook is registered for (scripts/telegram_webhook.py).
-ALLOWED_UPDATES = ("message", "callback_query")
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+#: The update types that carry a patient's message; an edit is handled like a message.
+MESSAGE_UPDATES = ("message", "edited_message")
 #: Telegram's limit is 4096 characters (UTF-16 code units) per message; keep a margin.
 MESSAGE_LIMIT = 4000
 CALLBACK_DATA_LIMIT = 64
 #: Marks callback_data that is a hash of a longer payload.
 HASH_PREFIX = "#"
-TEXT_ONLY_REPLY = "Sorry, I can only read text messages."
-EXPIRED_BUTTON_REPLY = "Sorry, that button has expired. Please type your question."
-ERROR_REPLY = (
-    "Sorry, something went wrong on my side. Please try again in a moment. "
-    "In an emergency, call your local emergency number."
+#: Filled with clinic.yml's emergency_number when the reply is sent (text_only_reply).
+TEXT_ONLY_REPLY = (
+    "Sorry, I can only read text messages. If this is an emergency, call {emergency_number} now."
 )
-#: Telegram's start command (sent when a patient opens the bot) and /help say hello.
-COMMAND_ALIASES = {"/start": "/greet", "/help": "/greet"}
+EXPIRED_BUTTON_REPLY = "Sorry, that button has expired. Please type your question."
 #: Message contents that get the "text only" reply; any other message without text is
 #: a service message (member joined, title changed, pinned...) and is ignored.
 NON_TEXT_CONTENT = (
     "photo", "sticker", "voice", "audio", "document", "video", "video_note",
     "animation", "location", "venue", "contact", "poll", "dice", "game", "story",
 )
+#: Contents whose caption is the patient's text (Telegram allows captions on these).
+CAPTIONED_CONTENT = ("photo", "document", "video", "animation", "audio", "voice")
 EMERGENCY = "emergency"
+#: How the turn guard namespaces a Telegram conversation's sender id.
+SENDER_PREFIX = "telegram:"
 BOT_API_TIMEOUT = 15  # seconds per Bot API call
 
 
@@ -150,6 +168,15 @@ def escalation_level(custom: Any) -> Optional[str]:
     return None
 
 
+def chat_id_of(recipient_id: Any) -> str:
+    """The Telegram chat id for a Rasa recipient id. The turn guard keeps conversations
+    as ``telegram:<chat id>`` and its output wrapper already sends to the plain id;
+    this only makes sure a namespaced id never reaches the Bot API (a chat id is a
+    number, so the prefix cannot be part of a real one)."""
+    recipient = str(recipient_id)
+    return recipient[len(SENDER_PREFIX):] if recipient.startswith(SENDER_PREFIX) else recipient
+
+
 def secret_matches(expected: Optional[str], given: Optional[str]) -> bool:
     """Constant-time comparison of the webhook secret; False when either is missing."""
     if not expected or given is None:
@@ -157,18 +184,10 @@ def secret_matches(expected: Optional[str], given: Optional[str]) -> bool:
     return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
 
 
-def normalise_command(text: str, bot_username: Optional[str] = None) -> str:
-    """Strips this bot's ``@username`` from a command ("/start@ClinicBot") and maps
-    Telegram's own commands (/start, /help, with or without a deep-link argument)."""
-    if not text.startswith("/"):
-        return text
-    first, space, rest = text.partition(" ")
-    command, at, addressee = first.partition("@")
-    if at and bot_username and addressee.lower() == bot_username.lstrip("@").lower():
-        first = command
-    if first.lower() in COMMAND_ALIASES:
-        return COMMAND_ALIASES[first.lower()]
-    return first + space + rest
+def text_only_reply() -> str:
+    """The reply to a message without text or caption, naming the emergency number (read
+    from the clinic settings now, so it is the one the server runs with)."""
+    return TEXT_ONLY_REPLY.format(emergency_number=get_settings().emergency_number)
 
 
 def content_type(message: Dict[str, Any]) -> str:
@@ -181,14 +200,32 @@ def content_type(message: Dict[str, Any]) -> str:
     return "service"
 
 
+def message_text(message: Dict[str, Any]) -> Optional[str]:
+    """What the patient wrote, raw: a text message's text, or the caption of a photo,
+    document, video, animation, audio file or voice note; None when there is neither
+    (a blank caption counts as none)."""
+    kind = content_type(message)
+    if kind == "text":
+        return message["text"]
+    caption = message.get("caption")
+    if kind in CAPTIONED_CONTENT and isinstance(caption, str) and caption.strip():
+        return caption
+    return None
+
+
 def update_type(update: Dict[str, Any]) -> str:
-    """The update's kind for logs and dispatch: ``message/text``, ``callback_query``..."""
+    """The update's kind for logs and dispatch: ``message/text``, ``message/photo+caption``,
+    ``edited_message/text``, ``callback_query``..."""
     kinds = [key for key in update if key != "update_id"]
     if not kinds:
         return "empty"
     kind = kinds[0]
-    if kind == "message" and isinstance(update["message"], dict):
-        return f"message/{content_type(update['message'])}"
+    message = update[kind]
+    if kind in MESSAGE_UPDATES and isinstance(message, dict):
+        content = content_type(message)
+        if content != "text" and message_text(message) is not None:
+            content += "+caption"
+        return f"{kind}/{content}"
     return kind
 
 
@@ -285,11 +322,12 @@ class ClinicTelegramOutput(TelegramOutput):
         return markup if markup.inline_keyboard else None
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        recipient_id = chat_id_of(recipient_id)
         for part in split_message(text):
             await self.call(self.send_message, recipient_id, part)
 
     async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
-        await self.call(self.send_photo, recipient_id, image)
+        await self.call(self.send_photo, chat_id_of(recipient_id), image)
 
     async def send_text_with_buttons(
         self,
@@ -300,6 +338,7 @@ class ClinicTelegramOutput(TelegramOutput):
         **kwargs: Any,
     ) -> None:
         """The text, with the inline keyboard on its last part."""
+        recipient_id = chat_id_of(recipient_id)
         parts = split_message(text or "") or ["Please choose:"]
         for part in parts[:-1]:
             await self.call(self.send_message, recipient_id, part)
@@ -311,7 +350,11 @@ class ClinicTelegramOutput(TelegramOutput):
     ) -> None:
         """Escalations become a warning; anything else goes to Rasa's Telegram mapping
         (``{"photo": url}``, ``{"text": ...}``...)."""
+        recipient_id = chat_id_of(recipient_id)
         rest = dict(json_message)
+        # "Delete my data": an instruction for the turn guard, which erases the
+        # conversation; nothing for the patient to see.
+        rest.pop(ERASE_KEY, None)
         if "escalation" in rest:
             warning = format_escalation(rest.pop("escalation"))
             if warning:
@@ -324,6 +367,7 @@ class ClinicTelegramOutput(TelegramOutput):
 
     async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
         """An emergency warning goes out before the reply's own text."""
+        recipient_id = chat_id_of(recipient_id)
         if escalation_level(message.get("custom")) == EMERGENCY:
             message = dict(message)
             await self.send_custom_json(recipient_id, message.pop("custom"))
@@ -355,8 +399,10 @@ class ClinicTelegramInput(TelegramInput):
     """The Telegram webhook: POST /webhooks/telegram/webhook (see the module docstring).
 
     credentials.yml keys: ``access_token`` (TELEGRAM_TOKEN), ``verify``
-    (TELEGRAM_BOT_USERNAME), ``webhook_url`` (TELEGRAM_WEBHOOK_URL), ``secret_token``
-    (TELEGRAM_WEBHOOK_SECRET), ``api_base_url`` (TELEGRAM_API_BASE_URL, optional).
+    (TELEGRAM_BOT_USERNAME: Rasa's setting, which this channel does not need, since the
+    turn guard strips any ``@username`` from a command), ``webhook_url``
+    (TELEGRAM_WEBHOOK_URL), ``secret_token`` (TELEGRAM_WEBHOOK_SECRET), ``api_base_url``
+    (TELEGRAM_API_BASE_URL, optional).
     """
 
     @classmethod
@@ -460,8 +506,8 @@ class ClinicTelegramInput(TelegramInput):
         try:
             await self.handle_update(update, on_new_message)
         except Exception as error:  # answer 200 all the same: a retry would repeat the turn
+            # The type only: an exception's message or traceback may quote the patient.
             logger.error("Telegram update %s: failed with %s", update_id, type(error).__name__)
-            logger.debug("Telegram update %s failure", update_id, exc_info=True)
             if self.debug_mode:
                 raise
         return response.json({"ok": True})
@@ -476,19 +522,25 @@ class ClinicTelegramInput(TelegramInput):
         if isinstance(update.get("callback_query"), dict):
             await self._handle_button(update_id, update["callback_query"], output, on_new_message)
             return
-        message = update.get("message")
+        kind = next((key for key in MESSAGE_UPDATES if key in update), None)
+        message = update.get(kind) if kind else None
         if not isinstance(message, dict):
             logger.info("Telegram update %s: %s ignored", update_id, update_type(update))
             return
         chat_id = _private_chat_id(message.get("chat"))
-        kind = content_type(message)
-        if chat_id is None or kind == "service":
+        content = content_type(message)
+        text = message_text(message)
+        if chat_id is None or content == "service":
             logger.info("Telegram update %s: group or service message, ignored", update_id)
-        elif kind == "text":
-            text = normalise_command(message["text"], self.verify)
+        elif text is not None:
+            # Raw: the turn guard handles commands, payloads and the safety check.
             await self._ask(on_new_message, output, chat_id, text, update_id)
+        elif kind == "edited_message":
+            # An edit without text or caption (a live location moving...): nothing new
+            # to read, and a reply to every edit would flood the chat.
+            logger.info("Telegram update %s: edit without text, ignored", update_id)
         else:
-            await output.send_text_message(chat_id, TEXT_ONLY_REPLY)
+            await output.send_text_message(chat_id, text_only_reply())
 
     async def _handle_button(
         self,
@@ -519,20 +571,18 @@ class ClinicTelegramInput(TelegramInput):
         text: str,
         update_id: int,
     ) -> None:
-        try:
-            await on_new_message(
-                UserMessage(
-                    text,
-                    output,
-                    chat_id,
-                    input_channel=self.name(),
-                    message_id=f"telegram-{update_id}",
-                )
+        """One turn. No metadata (no names or profile in the tracker); the turn guard
+        namespaces the sender id, answers when the turn produced nothing and never
+        raises (receive() still catches, so Telegram gets 200)."""
+        await on_new_message(
+            UserMessage(
+                text,
+                output,
+                chat_id,
+                input_channel=self.name(),
+                message_id=f"telegram-{update_id}",
             )
-        except Exception:
-            # The patient should not wait for an answer that will not come.
-            await output.send_text_message(chat_id, ERROR_REPLY)
-            raise
+        )
 
 
 def _private_chat_id(chat: Any) -> Optional[str]:

@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org"
 #: Keep in step with addons/telegram.py (ALLOWED_UPDATES, SECRET_PATTERN).
-ALLOWED_UPDATES = ["message", "callback_query"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 TOKEN_PATTERN = re.compile(r"^\d+:\S+$")
 

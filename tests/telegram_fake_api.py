@@ -6,6 +6,10 @@ data aiogram sends) and answers like Telegram for the methods the assistant uses
     ... point TELEGRAM_API_BASE_URL at api.base_url ...
     api.calls_to("sendMessage", chat_id="42")
     api.stop()
+
+A test can also watch calls as they arrive (``api.listeners.append(callback)``): each
+listener runs with the :class:`Call` before the fake answers it, so it can check what
+was true at the moment the bot sent a message.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from aiohttp import web
 
@@ -63,6 +67,8 @@ class FakeBotAPI:
     def __init__(self, token: str = "123456:TEST") -> None:
         self.token = token
         self.calls: List[Call] = []
+        #: Called with each recorded call, in the server's thread, before it is answered.
+        self.listeners: List[Callable[[Call], None]] = []
         self.webhook: Dict[str, Any] = {}
         self._lock = threading.Lock()
         self._message_id = 0
@@ -100,8 +106,12 @@ class FakeBotAPI:
             params = await request.json()
         else:
             params = {key: _decode(value) for key, value in (await request.post()).items()}
+        call = Call(method, params)
         with self._lock:
-            self.calls.append(Call(method, params))
+            self.calls.append(call)
+            listeners = list(self.listeners)
+        for listener in listeners:
+            listener(call)
         result = self._result(method, params)
         if result is None:
             return web.json_response(
