@@ -768,8 +768,9 @@ def test_a_typed_intent_payload_does_not_forge_an_emergency(
     assert texts, "the patient got no reply"
     assert not any(text.startswith("🚨") or "Call emergency services now" in text
                    for text in texts), texts
+    # The guard may answer it itself ("unknown command": nothing stored) or pass what is
+    # left to NLU; either way no report_emergency intent and no emergency escalation.
     rows = stored_events(telegram_stack, stored_sender(chat))
-    assert rows, "the turn was not stored under telegram:<chat id>"
     assert stored_events(telegram_stack, str(chat)) == []
     assert not any(row[2] == "report_emergency" for row in rows), rows
     assert not any(row[3] == "utter_escalate_emergency" for row in rows), rows
