@@ -20,8 +20,11 @@ Before Rasa:
   so no request on one channel can read, write or erase another channel's
   conversation; replies still go to the channel's own id;
 * **metadata**: only the keys in ``METADATA_KEYS``, at most ``METADATA_MAX_BYTES``;
-* **fairness**: messages of ``LONG_MESSAGE_CHARS`` or more are handled one at a time,
-  so a flood of long messages cannot hold up a short one (an emergency) behind it.
+* **fairness** (:class:`Lanes`): messages of ``LONG_MESSAGE_CHARS`` or more are
+  handled one at a time, and each starts only when no short message is being handled
+  (or after ``LONG_MESSAGE_MAX_WAIT`` seconds). Rasa runs NLU on the event loop, so a
+  short message (an emergency) otherwise waits for a long message's NLU at each of
+  its own awaits; now it waits for at most the one long message already running.
 
 After Rasa:
 
@@ -41,7 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
 
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 
@@ -64,6 +67,9 @@ logger = logging.getLogger(__name__)
 
 #: Colleagues' tests look for this to know the guard is in place.
 GUARD_READY = True
+
+#: A long message waits at most this long for short ones to finish, then goes anyway.
+LONG_MESSAGE_MAX_WAIT = 5.0
 
 HandleMessage = Callable[[Any, UserMessage], Awaitable[Optional[List[Dict[Text, Any]]]]]
 
@@ -117,6 +123,41 @@ def button_payloads(domain: Any) -> Payloads:
     return Payloads.of(payloads)
 
 
+class Lanes:
+    """Short messages first; long ones one at a time, when no short one is running."""
+
+    def __init__(self) -> None:
+        self.short_running = 0
+        self._long: Optional[asyncio.Semaphore] = None
+        self._idle: Optional[asyncio.Event] = None
+
+    def _primitives(self) -> Tuple[asyncio.Semaphore, asyncio.Event]:
+        # Created inside the running loop, on first use.
+        if self._long is None or self._idle is None:
+            self._long, self._idle = asyncio.Semaphore(1), asyncio.Event()
+            self._idle.set()
+        return self._long, self._idle
+
+    async def run(self, long: bool, turn: Awaitable[Any]) -> Any:
+        """Runs one turn in its lane."""
+        lane, idle = self._primitives()
+        if not long:
+            self.short_running += 1
+            idle.clear()
+            try:
+                return await turn
+            finally:
+                self.short_running -= 1
+                if self.short_running == 0:
+                    idle.set()
+        async with lane:
+            try:
+                await asyncio.wait_for(idle.wait(), LONG_MESSAGE_MAX_WAIT)
+            except asyncio.TimeoutError:
+                pass
+            return await turn
+
+
 class TurnGuard:
     """The guard's state for one Rasa server process (see the module docstring)."""
 
@@ -125,7 +166,7 @@ class TurnGuard:
         self.settings = settings
         self.limiter = RateLimiter(settings.rate_limit_messages, settings.rate_limit_seconds)
         self._payloads: Dict[int, Payloads] = {}
-        self._long_lane: Optional[asyncio.Semaphore] = None
+        self.lanes = Lanes()
 
     def payloads(self, agent: Any) -> Payloads:
         domain = getattr(agent, "domain", None)
@@ -133,12 +174,6 @@ class TurnGuard:
         if key not in self._payloads:
             self._payloads = {key: button_payloads(domain)}
         return self._payloads[key]
-
-    @property
-    def long_lane(self) -> asyncio.Semaphore:
-        if self._long_lane is None:
-            self._long_lane = asyncio.Semaphore(1)
-        return self._long_lane
 
     async def handle(
         self, agent: Any, message: UserMessage, original: HandleMessage
@@ -194,11 +229,8 @@ class TurnGuard:
         )
         failed = False
         try:
-            if len(screened.text) >= settings.long_message_chars:
-                async with self.long_lane:
-                    await original(agent, guarded_message)
-            else:
-                await original(agent, guarded_message)
+            long = len(screened.text) >= settings.long_message_chars
+            await self.lanes.run(long, original(agent, guarded_message))
         except Exception as error:  # logged by type only: the message may be in it
             failed = True
             logger.error("Handling a %s message failed: %s", channel, type(error).__name__)

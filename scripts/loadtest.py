@@ -17,6 +17,12 @@
    ``--flood`` (300) messages). The flooder must be told to slow down; the others must
    still get the right answers. Prints the others' latencies with and without the flood.
 
+3. **Long-message flood** (fairness): ``--long-senders`` (30) senders each send
+   2,000-character messages of made-up words, one after another, for
+   ``--long-seconds`` (20); meanwhile a new sender every second reports an emergency.
+   Every emergency must get the emergency escalation; prints their latencies (the
+   target is under 2 s, as the widget gives up after 15 s).
+
 Prints a small table; exits 1 if any reply was wrong or missing. The tests
 (tests/test_reliability.py) call :func:`run_load` and :func:`run_flood` directly.
 """
@@ -270,6 +276,71 @@ def run_flood(
     return alone, flooded, flooder
 
 
+EMERGENCY_TEXT = "I have crushing chest pain and I'm sweating, my left arm hurts"
+
+
+def random_words(rng: "random.Random", chars: int) -> str:
+    """Made-up lowercase words of 5-12 letters, about ``chars`` characters in all."""
+    words: List[str] = []
+    size = 0
+    while size < chars - 13:
+        word = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(5, 12)))
+        words.append(word)
+        size += len(word) + 1
+    return " ".join(words)[:chars]
+
+
+def run_long_flood(
+    url: str, senders: int = 30, chars: int = 2000, seconds: float = 20, tag: str = ""
+) -> Tuple[Result, Result]:
+    """Long random-word messages from ``senders`` senders at once, and an emergency from
+    a new sender every second; returns (emergencies, flood)."""
+    import random
+
+    tag = tag or uuid.uuid4().hex[:8]
+    flood, emergencies = Result(f"{senders} senders x {chars} chars"), Result("emergencies in the flood")
+    lock, stop = threading.Lock(), threading.Event()
+
+    def flooder(i: int) -> None:
+        rng = random.Random(i)
+        who = f"long-{tag}-{i}"
+        while not stop.is_set():
+            reply = post(url, who, random_words(rng, chars))
+            with lock:
+                flood.latencies.append(reply.latency)
+                if reply.error or reply.status != 200 or not reply.text:
+                    flood.problems.append(f"{who}: {reply.error or reply.status or 'empty'}")
+
+    threads = [threading.Thread(target=flooder, args=(i,)) for i in range(senders)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(min(3.0, seconds / 4))  # let the flood build up first
+        step = 0
+        while time.perf_counter() - start < seconds:
+            who = f"emergency-{tag}-{step}"
+            reply = post(url, who, EMERGENCY_TEXT)
+            emergencies.latencies.append(reply.latency)
+            levels = [
+                (m.get("custom") or {}).get("escalation", {}).get("level")
+                for m in reply.messages
+                if isinstance(m, dict) and isinstance(m.get("custom"), dict)
+            ]
+            if "emergency" not in levels:
+                emergencies.problems.append(f"{who}: no emergency escalation: {reply.text[:80]!r}")
+            step += 1
+            time.sleep(max(0.0, 1.0 - reply.latency))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    flood.elapsed = emergencies.elapsed = time.perf_counter() - start
+    if emergencies.latencies:
+        emergencies.extra["max_ms"] = round(max(emergencies.latencies) * 1000)
+    return emergencies, flood
+
+
 def report(results: List[Result]) -> str:
     lines = [HEADER] + [r.row() for r in results]
     for r in results:
@@ -293,6 +364,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--per-sender", type=int, default=5)
     parser.add_argument("--flood", type=int, default=300, help="least number of flood messages")
     parser.add_argument("--no-flood", action="store_true")
+    parser.add_argument("--long-senders", type=int, default=30, help="senders in the long-message flood")
+    parser.add_argument("--long-seconds", type=float, default=20)
+    parser.add_argument("--no-long-flood", action="store_true")
     args = parser.parse_args(argv)
 
     stack = None
@@ -300,19 +374,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.start:
         import tempfile
 
-        from scripts.serve import DEFAULT_MODEL, Stack, default_env
-        from core.ports import free_port
+        from scripts.serve import DEFAULT_MODEL, Stack, local_env
 
         workdir = Path(tempfile.mkdtemp(prefix="loadtest-"))
-        env = default_env(
-            overrides={
-                "ACTION_PORT": str(free_port()),
-                "RASA_PORT": str(free_port()),
-                "TRACKER_STORE_URL": f"sqlite:///{workdir / 'tracker.db'}",
-            }
-        )
-        env["ACTION_ENDPOINT_URL"] = f"http://127.0.0.1:{env['ACTION_PORT']}/webhook"
-        stack = Stack(env, model=DEFAULT_MODEL, with_web=False, log_dir=workdir / "logs")
+        stack = Stack(local_env(workdir), model=DEFAULT_MODEL, with_web=False, log_dir=workdir / "logs")
         print(f"Starting servers (logs in {workdir / 'logs'})...", flush=True)
         stack.start_all()
         url = stack.rasa_url
@@ -322,6 +387,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not args.no_flood:
             print(f"{args.normal} senders without, then with a flooding sender ...", flush=True)
             results += run_flood(url, args.normal, args.per_sender, args.flood, pace=args.pace)
+        if not args.no_long_flood:
+            print(f"{args.long_senders} senders flooding 2,000-character messages, and emergencies ...", flush=True)
+            results += run_long_flood(url, args.long_senders, seconds=args.long_seconds)
         print(report(results))
         failed = any(r.problems for r in results)
         if not args.no_flood and not results[-1].extra.get("slowed"):

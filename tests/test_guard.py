@@ -294,3 +294,23 @@ def test_guard_logs_no_message_text(caplog: pytest.LogCaptureFixture) -> None:
     asyncio.run(rasa_guard.TurnGuard().handle(agent, UserMessage(marker, collector, "p1", input_channel="rest"), noisy))
     assert "MARKER-7f3a" not in caplog.text
     assert REDACTED in caplog.text
+
+
+def test_lanes_run_short_messages_before_waiting_long_ones() -> None:
+    order: List[str] = []
+
+    async def turn(name: str, delay: float) -> None:
+        order.append(f"{name} start")
+        await asyncio.sleep(delay)
+        order.append(f"{name} end")
+
+    async def scenario() -> None:
+        lanes = rasa_guard.Lanes()
+        short = asyncio.create_task(lanes.run(False, turn("short", 0.05)))
+        await asyncio.sleep(0)  # the short one is running
+        long_a = asyncio.create_task(lanes.run(True, turn("long-a", 0.01)))
+        long_b = asyncio.create_task(lanes.run(True, turn("long-b", 0.01)))
+        await asyncio.gather(short, long_a, long_b)
+
+    asyncio.run(scenario())
+    assert order == ["short start", "short end", "long-a start", "long-a end", "long-b start", "long-b end"]
