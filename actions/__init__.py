@@ -1,6 +1,6 @@
 """Custom actions of the Sweat Clinic Assistant (run with ``rasa run actions``).
 
-One module per concern: ``faq`` answers questions from the knowledge file,
-``escalation`` backs up the safety replies, ``settings`` and ``knowledge`` load the
-clinic's files, ``risk`` and ``formatting`` are pure helpers without Rasa types.
+Everything here runs in the action server process: ``faq`` answers questions from
+the knowledge file, ``knowledge`` loads and checks it, ``formatting`` shapes replies
+(pure, no Rasa types). Settings shared with the Rasa server live in ``core``.
 """

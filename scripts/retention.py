@@ -3,7 +3,7 @@
     .venv/bin/python scripts/retention.py [--days N]     # `make retention`
 
 The store is the one the Rasa server uses: TRACKER_STORE_URL (default the SQLite file
-var/tracker.db, as scripts/serve.py sets it). N defaults to RETENTION_DAYS, else 30.
+var/tracker.db, core/settings.py). N defaults to RETENTION_DAYS, else 30.
 A conversation goes when its latest message is older than N days. Run it daily (cron).
 """
 
@@ -12,18 +12,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def main(argv=None) -> int:
-    from scripts.serve import default_env
+def main(argv: Optional[List[str]] = None) -> int:
+    from core.settings import environment, get_server_settings
 
-    env = default_env()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=float, default=float(env.get("RETENTION_DAYS", 30)))
-    parser.add_argument("--url", default=env["TRACKER_STORE_URL"], help="SQLAlchemy URL")
+    parser.add_argument("--days", type=float, default=get_server_settings().retention_days)
+    parser.add_argument("--url", default=environment()["TRACKER_STORE_URL"], help="SQLAlchemy URL")
     args = parser.parse_args(argv)
     if args.days <= 0:
         parser.error("--days must be positive")
