@@ -83,6 +83,30 @@ def purge_older_than(store: Any, days: float, now: float = None) -> int:
     return len(stale)
 
 
+def purge_unnamespaced(store: Any) -> int:
+    """Deletes conversations stored under a plain sender id (no ``<channel>:`` prefix),
+    from before the guard namespaced them; returns how many. No channel reaches them."""
+    inner = unwrap(store)
+    if not isinstance(inner, SQLTrackerStore):
+        raise NotImplementedError(f"Needs an SQL tracker store, not {type(inner).__name__}")
+    event = inner.SQLEvent
+    with inner.session_scope() as session:
+        plain = [
+            sender
+            for (sender,) in session.query(event.sender_id)
+            .filter(~event.sender_id.like("%:%"))
+            .distinct()
+            .all()
+        ]
+        for start in range(0, len(plain), 500):
+            session.query(event).filter(event.sender_id.in_(plain[start : start + 500])).delete(
+                synchronize_session=False
+            )
+        session.commit()
+    logger.info("Deleted %d conversations stored under plain sender ids", len(plain))
+    return len(plain)
+
+
 def store_is_healthy(store: Any) -> bool:
     """True when the tracker store answers (an SQL ``SELECT 1``)."""
     inner = unwrap(store)
