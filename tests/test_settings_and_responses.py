@@ -157,3 +157,27 @@ def test_replies_never_give_doses_or_tell_to_stop_medication(rasa_domain: Domain
     texts = yaml.safe_dump(rasa_domain.responses) + (ROOT / "knowledge" / "answers.yml").read_text()
     assert not re.search(r"\b\d+\s*(mA|mg|milliamps?)\b", texts)
     assert not re.search(r"\bstop (taking|your) (medication|medicine|meds)\b", texts, re.IGNORECASE)
+
+
+def test_readme_lists_every_environment_variable() -> None:
+    """core/settings.py's DEFAULTS and the README's Settings table agree."""
+    import re
+
+    from core.settings import DEFAULTS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| variable | default | what it sets |") :]
+    table = table[: table.index("\n\n")]
+    listed = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", "\n".join(l.split("|")[1] for l in table.splitlines()[2:])))
+    assert listed == set(DEFAULTS)
+
+
+def test_server_settings_are_checked() -> None:
+    from core.settings import ServerSettings, SettingsError
+
+    settings = ServerSettings.from_env({"METADATA_KEYS": "page locale", "RATE_LIMIT_MESSAGES": "3"})
+    assert settings.metadata_keys == frozenset({"page", "locale"}) and settings.rate_limit_messages == 3
+    assert ServerSettings.from_env({}).max_message_chars == 2000
+    for bad in ({"MAX_MESSAGE_CHARS": "lots"}, {"RATE_LIMIT_SECONDS": "0"}, {"ACTION_TIMEOUT": "-1"}):
+        with pytest.raises(SettingsError):
+            ServerSettings.from_env(bad)
