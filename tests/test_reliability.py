@@ -669,6 +669,13 @@ PERSONAL = [
     f"what's the best pizza {MARKER}?",
     f"{MARKER} " + "long " * 1000,
     f"hola {MARKER}, tengo las manos muy sudadas, que puedo hacer",
+    # forms that Rasa's own code paths would log: unparsable "/" payloads, entities
+    f"/{MARKER} {PHONE}",
+    f'/ask_cost{{"risk_reason": "{MARKER}"}}',
+    f"/start {MARKER} i'm pregnant",
+    f"/ask_cost@1.0 {MARKER} {EMAIL}",
+    f"pre\u200bgnant {MARKER}",
+    f"ich bin schwanger {MARKER}",
 ]
 
 
