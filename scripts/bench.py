@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from heldout import load_messages, outcome_of_intent, score  # noqa: E402
 from serve import Stack, local_env  # noqa: E402
 
+from core.settings import environment  # noqa: E402
 from core.stats import percentile  # noqa: E402
 
 BUILD = ROOT / ".build" / "bench"
@@ -141,9 +142,7 @@ class Training:
 
     def __init__(self, command: List[str], log_path: Path) -> None:
         self.cache = Path(tempfile.mkdtemp(prefix="bench-rasa-cache-"))
-        env = dict(os.environ, RASA_CACHE_DIRECTORY=str(self.cache),
-                   RASA_TELEMETRY_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="3",
-                   SQLALCHEMY_SILENCE_UBER_WARNING="1")
+        env = environment(overrides={"RASA_CACHE_DIRECTORY": str(self.cache)})
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.command = command
         self.log_path = log_path

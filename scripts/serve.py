@@ -34,17 +34,10 @@ DEFAULT_MODEL = ROOT / "models" / "current.tar.gz"
 VAR = ROOT / "var"
 
 
-def default_env(
-    action_port: int = 5055,
-    rasa_port: int = 5005,
-    web_port: int = 8080,
-    overrides: Optional[Dict[str, str]] = None,
-) -> Dict[str, str]:
-    """The environment the servers run with: the caller's, plus the defaults of
-    ``core.settings.DEFAULTS`` for whatever is unset (README, "Settings")."""
-    ports = {"ACTION_PORT": str(action_port), "RASA_PORT": str(rasa_port), "WEB_PORT": str(web_port)}
-    base = {**ports, **{k: v for k, v in os.environ.items() if v}}
-    return environment(base, overrides)
+def default_env(overrides: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """The environment the servers run with: this process's, plus ``overrides``, with
+    the defaults of ``core.settings.DEFAULTS`` for whatever is unset (README, "Settings")."""
+    return environment(overrides=overrides)
 
 
 def action_server_env(env: Dict[str, str]) -> Dict[str, str]:

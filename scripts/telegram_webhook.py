@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 from urllib.parse import urlparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.settings import environment  # noqa: E402
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org"
 #: Keep in step with addons/telegram.py (ALLOWED_UPDATES, SECRET_PATTERN).
@@ -102,7 +106,7 @@ def main(argv: Optional[List[str]] = None, env: Optional[Dict[str, str]] = None)
         help="discard the updates Telegram queued while the webhook was down",
     )
     args = parser.parse_args(argv)
-    env = dict(os.environ if env is None else env)
+    env = environment(env)
     try:
         if args.command == "set":
             params = webhook_params(env, args.drop_pending_updates)

@@ -551,6 +551,29 @@ def test_client_metadata_is_not_stored(assistant: Stack) -> None:
     assert rows and all("forged" not in data and len(data) < 20_000 for (data,) in rows)
 
 
+def test_a_locked_sqlite_store_gets_the_apology_and_is_reported(assistant: Stack) -> None:
+    """A turn that cannot be saved is not kept in memory: the patient is told, an ERROR
+    is logged, and /health says down until a save succeeds again."""
+    who = sender("locked")
+    health_url = f"{assistant.rasa_url}/webhooks/rest/health"
+    assert greets(send(assistant.rasa_url, who, "hello"))
+    with closing(sqlite3.connect(sqlite_file(assistant), timeout=10, isolation_level=None)) as db:
+        db.execute("BEGIN EXCLUSIVE")
+        try:
+            reply = send(assistant.rasa_url, who, "I have crushing chest pain")
+            assert apologises(reply), reply
+            # The escalation itself still reached the patient before the save failed.
+            assert escalation(reply).get("level") == "emergency", reply
+            health = get(health_url)
+            assert health.status == 503 and health.json["tracker_store"] == "down", health
+        finally:
+            db.execute("ROLLBACK")
+    assert get(health_url).status == 503  # nothing saved since
+    assert greets(send(assistant.rasa_url, who, "hello"))
+    assert get(health_url).status == 200
+    assert user_events(stored_events(assistant, who)) == 2  # the unsaved turn is not stored
+
+
 # -- load ------------------------------------------------------------------------------------
 
 
