@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import threading
 import time
@@ -279,7 +280,7 @@ def run_flood(
 EMERGENCY_TEXT = "I have crushing chest pain and I'm sweating, my left arm hurts"
 
 
-def random_words(rng: "random.Random", chars: int) -> str:
+def random_words(rng: random.Random, chars: int) -> str:
     """Made-up lowercase words of 5-12 letters, about ``chars`` characters in all."""
     words: List[str] = []
     size = 0
@@ -295,8 +296,6 @@ def run_long_flood(
 ) -> Tuple[Result, Result]:
     """Long random-word messages from ``senders`` senders at once, and an emergency from
     a new sender every second; returns (emergencies, flood)."""
-    import random
-
     tag = tag or uuid.uuid4().hex[:8]
     flood, emergencies = Result(f"{senders} senders x {chars} chars"), Result("emergencies in the flood")
     lock, stop = threading.Lock(), threading.Event()
