@@ -12,8 +12,4 @@ def topic_buttons(knowledge: KnowledgeBase, keys: Iterable[str]) -> List[Dict[st
 
     The payload is the intent in Rasa's ``/intent`` form, so a tap skips NLU.
     """
-    return [
-        {"title": knowledge[key].title, "payload": f"/{knowledge[key].intent}"}
-        for key in keys
-    ]
-
+    return [{"title": knowledge[key].title, "payload": f"/{knowledge[key].intent}"} for key in keys]

@@ -88,9 +88,7 @@ def load_knowledge(path: Path = ANSWERS_PATH) -> KnowledgeBase:
         text = " ".join(str(entry["text"]).split())
         words = len(text.split())
         if words > MAX_ANSWER_WORDS:
-            raise KnowledgeError(
-                f"Topic '{key}' has {words} words; keep answers under {MAX_ANSWER_WORDS}"
-            )
+            raise KnowledgeError(f"Topic '{key}' has {words} words; keep answers under {MAX_ANSWER_WORDS}")
         related = tuple(entry["related"])
         if not 2 <= len(related) <= 3:
             raise KnowledgeError(f"Topic '{key}' needs 2-3 related topics, has {len(related)}")

@@ -47,9 +47,7 @@ logger = logging.getLogger(__name__)
 ARRAYS = ("classes_", "coef_", "intercept_", "n_iter_")
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class NumpyLogisticRegressionClassifier(LogisticRegressionClassifier):
     """Rasa's logistic regression intent classifier with a NumPy file format."""
 

@@ -223,9 +223,7 @@ class TurnGuard:
             parse_data=None,
             input_channel=channel,
             message_id=message.message_id,
-            metadata=filter_metadata(
-                message.metadata, settings.metadata_keys, settings.metadata_max_bytes
-            ),
+            metadata=filter_metadata(message.metadata, settings.metadata_keys, settings.metadata_max_bytes),
         )
         failed = False
         try:

@@ -70,9 +70,7 @@ class ClinicRestInput(InputChannel):
     def name(cls) -> Text:
         return "rest"
 
-    def blueprint(
-        self, on_new_message: Callable[[UserMessage], Awaitable[None]]
-    ) -> Blueprint:
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         blueprint = Blueprint("clinic_rest_webhook", __name__)
 
         async def alive(request: Request) -> HTTPResponse:
@@ -123,9 +121,7 @@ class ClinicRestInput(InputChannel):
         store_ok = (
             agent is not None
             and STORE_HEALTH.healthy
-            and await asyncio.get_running_loop().run_in_executor(
-                None, store_is_healthy, agent.tracker_store
-            )
+            and await asyncio.get_running_loop().run_in_executor(None, store_is_healthy, agent.tracker_store)
         )
         actions_ok = await self._action_server_answers(agent)
         status = {

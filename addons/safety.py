@@ -127,15 +127,15 @@ def decide_language(
         return decision
     for name, confidence in ranking:
         if name not in (OTHER_LANGUAGE_INTENT, FALLBACK_INTENT) and name not in LEVEL_OF_INTENT:
-            return Decision(name, confidence) if confidence >= DEMOTED_MIN_CONFIDENCE else (
-                Decision(FALLBACK_INTENT, confidence)
+            return (
+                Decision(name, confidence)
+                if confidence >= DEMOTED_MIN_CONFIDENCE
+                else (Decision(FALLBACK_INTENT, confidence))
             )
     return Decision(FALLBACK_INTENT, 0.0)
 
 
-@DefaultV1Recipe.register(
-    [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False
-)
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
 class SafetyRuleLayer(GraphComponent):
     """Escalates risky messages regardless of the intent classifier."""
 

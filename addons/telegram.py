@@ -92,8 +92,21 @@ EXPIRED_BUTTON_REPLY = "Sorry, that button has expired. Please type your questio
 #: Message contents that get the "text only" reply; any other message without text is
 #: a service message (member joined, title changed, pinned...) and is ignored.
 NON_TEXT_CONTENT = (
-    "photo", "sticker", "voice", "audio", "document", "video", "video_note",
-    "animation", "location", "venue", "contact", "poll", "dice", "game", "story",
+    "photo",
+    "sticker",
+    "voice",
+    "audio",
+    "document",
+    "video",
+    "video_note",
+    "animation",
+    "location",
+    "venue",
+    "contact",
+    "poll",
+    "dice",
+    "game",
+    "story",
 )
 #: Contents whose caption is the patient's text (Telegram allows captions on these).
 CAPTIONED_CONTENT = ("photo", "document", "video", "animation", "audio", "voice")
@@ -174,7 +187,7 @@ def chat_id_of(recipient_id: Any) -> str:
     this only makes sure a namespaced id never reaches the Bot API (a chat id is a
     number, so the prefix cannot be part of a real one)."""
     recipient = str(recipient_id)
-    return recipient[len(SENDER_PREFIX):] if recipient.startswith(SENDER_PREFIX) else recipient
+    return recipient[len(SENDER_PREFIX) :] if recipient.startswith(SENDER_PREFIX) else recipient
 
 
 def secret_matches(expected: Optional[str], given: Optional[str]) -> bool:
@@ -242,9 +255,7 @@ class CallbackPayloads:
         self._payloads: "OrderedDict[str, str]" = OrderedDict()
 
     def encode(self, payload: str) -> str:
-        if len(payload.encode("utf-8")) <= CALLBACK_DATA_LIMIT and not payload.startswith(
-            HASH_PREFIX
-        ):
+        if len(payload.encode("utf-8")) <= CALLBACK_DATA_LIMIT and not payload.startswith(HASH_PREFIX):
             return payload
         digest = hashlib.sha256(payload.encode("utf-8")).digest()[:18]
         key = HASH_PREFIX + base64.urlsafe_b64encode(digest).decode("ascii")
@@ -459,7 +470,9 @@ class ClinicTelegramInput(TelegramInput):
             return None
         if self._output is None:
             self._output = ClinicTelegramOutput(
-                self.access_token, self.api_base_url, self.callbacks  # type: ignore[arg-type]
+                self.access_token,
+                self.api_base_url,
+                self.callbacks,  # type: ignore[arg-type]
             )
         return self._output
 

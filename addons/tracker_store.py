@@ -249,9 +249,7 @@ class RecentEventsSQLTrackerStore(SQLTrackerStore):
     def _recent_rows(self, session: Any, sender_id: Text) -> Tuple[List[Row], bool]:
         events = self.SQLEvent.__table__
         query = (
-            sa.select(
-                [events.c.id, events.c.type_name, events.c.action_name, events.c.data]
-            )
+            sa.select([events.c.id, events.c.type_name, events.c.action_name, events.c.data])
             .where(events.c.sender_id == sender_id)
             .order_by(events.c.id.desc())
             .limit(self.max_events)
@@ -271,8 +269,12 @@ class RecentEventsSQLTrackerStore(SQLTrackerStore):
         ).bindparams(sa.bindparam("types", expanding=True))
         rows = session.execute(
             query,
-            {"sender": sender_id, "types": list(STATE_TYPES), "before": before_id,
-             "limit": self.max_state_events},
+            {
+                "sender": sender_id,
+                "types": list(STATE_TYPES),
+                "before": before_id,
+                "limit": self.max_state_events,
+            },
         )
         return [(row[0], row[1]) for row in rows]
 
@@ -289,15 +291,9 @@ class RecentEventsSQLTrackerStore(SQLTrackerStore):
             if not rows:
                 return None
             start, carry = window_start(rows, full)
-            events = (
-                carried_state(self._state_rows(session, sender_id, rows[start][0]))
-                if carry
-                else []
-            )
+            events = carried_state(self._state_rows(session, sender_id, rows[start][0])) if carry else []
         events.extend(json.loads(row[3]) for row in rows[start:])
-        tracker = DialogueStateTracker.from_events(
-            sender_id, deserialise(events), self.domain.slots
-        )
+        tracker = DialogueStateTracker.from_events(sender_id, deserialise(events), self.domain.slots)
         setattr(tracker, STORED_EVENTS_ATTRIBUTE, len(tracker.events))
         return tracker
 

@@ -121,9 +121,7 @@ def namespaced(channel: Optional[str], sender_id: str) -> str:
     return f"{prefix}:{sender_id}"
 
 
-def filter_metadata(
-    metadata: Any, keys: FrozenSet[str], max_bytes: int
-) -> Optional[Dict[str, Any]]:
+def filter_metadata(metadata: Any, keys: FrozenSet[str], max_bytes: int) -> Optional[Dict[str, Any]]:
     """Only the allowed keys of the client's metadata, and only while their JSON fits in
     ``max_bytes``; None when nothing is kept."""
     if not isinstance(metadata, dict) or not keys:

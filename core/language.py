@@ -178,9 +178,7 @@ def language_scores(text: str) -> Dict[str, int]:
     scores: Dict[str, int] = {}
     for language, vocabulary in WORDS.items():
         own = (foreign_words & vocabulary) - SHARED[language]
-        accented = {
-            w for w in foreign_words - own if any(c in LETTERS[language] for c in w)
-        }
+        accented = {w for w in foreign_words - own if any(c in LETTERS[language] for c in w)}
         scores[language] = len(own) + len(accented)
     if "¿" in text or "¡" in text:
         scores["es"] += 1

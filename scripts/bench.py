@@ -79,8 +79,6 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-
-
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants, in MB (from /proc)."""
     total_kb = 0
@@ -148,8 +146,9 @@ class Training:
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.started = time.monotonic()
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def wait(self) -> float:
         """Waits for the end; returns the wall time in seconds."""
@@ -172,10 +171,16 @@ class Training:
 
 def model_a_is_stale() -> bool:
     """Whether `make train` would rebuild models/current.tar.gz."""
-    return not MODEL_A.is_file() or subprocess.run(
-        ["make", "-s", "-q", str(MODEL_A.relative_to(ROOT))], cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    ).returncode != 0
+    return (
+        not MODEL_A.is_file()
+        or subprocess.run(
+            ["make", "-s", "-q", str(MODEL_A.relative_to(ROOT))],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ).returncode
+        != 0
+    )
 
 
 def baseline_key() -> str:
@@ -195,18 +200,31 @@ def ensure_models(rasa: str, retrain: bool) -> Dict[str, Dict[str, Any]]:
     model_b = BUILD / f"baseline-{key}.tar.gz"
     need_b = retrain or not model_b.is_file() or records.get("B", {}).get("key") != key
     need_a = model_a_is_stale()
-    time_a = need_a or retrain or records.get("A", {}).get("model") != (
-        file_sha(MODEL_A) if MODEL_A.is_file() else None
+    time_a = (
+        need_a
+        or retrain
+        or records.get("A", {}).get("model") != (file_sha(MODEL_A) if MODEL_A.is_file() else None)
     )
     training_b = None
     if need_b:
         for old in BUILD.glob("baseline-*.tar.gz"):
             old.unlink()
-        log("training B: stock config, DIET/TED/UnexpecTED 100 epochs each, empty cache "
-            "(the slow part) ...")
+        log("training B: stock config, DIET/TED/UnexpecTED 100 epochs each, empty cache (the slow part) ...")
         training_b = Training(
-            [rasa, "train", "--config", str(CONFIG_B.relative_to(ROOT)), "--domain", "domain.yml",
-             "--data", "data", "--out", str(BUILD), "--fixed-model-name", f"baseline-{key}"],
+            [
+                rasa,
+                "train",
+                "--config",
+                str(CONFIG_B.relative_to(ROOT)),
+                "--domain",
+                "domain.yml",
+                "--data",
+                "data",
+                "--out",
+                str(BUILD),
+                "--fixed-model-name",
+                f"baseline-{key}",
+            ],
             BUILD / "train-B.log",
         )
     result: Dict[str, Dict[str, Any]] = {}
@@ -219,12 +237,24 @@ def ensure_models(rasa: str, retrain: bool) -> Dict[str, Dict[str, Any]]:
                 # Current model whose training was not timed here: time a cold training
                 # of the same inputs into a scratch file; the served model stays.
                 log("timing a cold training of A (config.yml) ...")
-                command = [rasa, "train", "--config", "config.yml", "--out",
-                           str(BUILD / "scratch"), "--fixed-model-name", "a"]
+                command = [
+                    rasa,
+                    "train",
+                    "--config",
+                    "config.yml",
+                    "--out",
+                    str(BUILD / "scratch"),
+                    "--fixed-model-name",
+                    "a",
+                ]
             seconds = Training(command, BUILD / "train-A.log").wait()
             shutil.rmtree(BUILD / "scratch", ignore_errors=True)
-            records["A"] = {"model": file_sha(MODEL_A), "seconds": seconds,
-                            "beside_b": training_b is not None, "when": time.ctime()}
+            records["A"] = {
+                "model": file_sha(MODEL_A),
+                "seconds": seconds,
+                "beside_b": training_b is not None,
+                "when": time.ctime(),
+            }
             save_records(records)
         if training_b is not None:
             seconds = training_b.wait()
@@ -289,13 +319,13 @@ def make_system(name: str, model: Path, endpoints: str, workdir: Path) -> System
             "RATE_LIMIT_MESSAGES": "1000000",
         },
     )
-    stack = BenchStack(env, model=model, with_web=False, log_dir=workdir / f"logs-{name}",
-                       endpoints=endpoints)
+    stack = BenchStack(
+        env, model=model, with_web=False, log_dir=workdir / f"logs-{name}", endpoints=endpoints
+    )
     return System(name, stack, token)
 
 
-async def post(session: aiohttp.ClientSession, url: str, payload: Dict[str, Any],
-               timeout: float = 60) -> Any:
+async def post(session: aiohttp.ClientSession, url: str, payload: Dict[str, Any], timeout: float = 60) -> Any:
     async with session.post(url, json=payload, timeout=aiohttp.ClientTimeout(total=timeout)) as r:
         r.raise_for_status()
         return await r.json(content_type=None)
@@ -312,8 +342,9 @@ async def start(system: System, timeout: float = 300) -> None:
                 if process.poll() is not None:
                     raise RuntimeError(f"{system.name}: {name} exited with {process.returncode}")
             try:
-                reply = await post(session, system.webhook,
-                                   {"sender": "bench-ready", "message": "/ask_cost"}, timeout=5)
+                reply = await post(
+                    session, system.webhook, {"sender": "bench-ready", "message": "/ask_cost"}, timeout=5
+                )
                 text = " ".join(m.get("text", "") for m in reply)
                 if reply and not text.startswith(APOLOGY_START):
                     system.ready_seconds = time.monotonic() - started
@@ -441,8 +472,9 @@ async def long_conversations(
             order = systems if index % 2 == 0 else list(reversed(systems))
             for system in order:
                 sent = time.perf_counter()
-                reply = await post(session, system.webhook,
-                                   {"sender": f"long-{system.name}", "message": text})
+                reply = await post(
+                    session, system.webhook, {"sender": f"long-{system.name}", "message": text}
+                )
                 latencies[system.name].append((time.perf_counter() - sent) * 1000)
                 if any(m.get("text", "").startswith(NOT_ANSWERED) for m in reply):
                     unanswered[system.name] += 1
@@ -456,8 +488,8 @@ def conversation_figures(latencies: Sequence[float]) -> Dict[str, float]:
     return {
         "msg1": latencies[0],
         "msg2_5": statistics.median(latencies[1:PROBE_WIDTH]),
-        "msg100": statistics.median(latencies[100 - PROBE_WIDTH:100]),
-        f"msg{length}": statistics.median(latencies[length - PROBE_WIDTH:length]),
+        "msg100": statistics.median(latencies[100 - PROBE_WIDTH : 100]),
+        f"msg{length}": statistics.median(latencies[length - PROBE_WIDTH : length]),
     }
 
 
@@ -497,8 +529,12 @@ def build_table(results: Dict[str, Any], args: argparse.Namespace) -> str:
         add(f"{level} sender(s): messages/s", la["rate"], lb["rate"], 1)
         for q in (50, 95, 99):
             add(f"{level} sender(s): p{q} (ms)", la[f"p{q}"], lb[f"p{q}"], 1)
-    for label, key in (("1", "msg1"), ("2-5", "msg2_5"), ("100", "msg100"),
-                       (str(args.long), f"msg{args.long}")):
+    for label, key in (
+        ("1", "msg1"),
+        ("2-5", "msg2_5"),
+        ("100", "msg100"),
+        (str(args.long), f"msg{args.long}"),
+    ):
         add(f"conversation message {label} (ms)", A["long"][key], B["long"][key], 1)
     for label, key in (
         ("held-out accuracy (%)", "accuracy"),
@@ -526,17 +562,32 @@ def targets(results: Dict[str, Any], args: argparse.Namespace) -> List[Tuple[str
     a, b = A["load"]["1"]["p50"], B["load"]["1"]["p50"]
     checks.append(("p50 at 1 sender <= 0.5x B", a <= 0.5 * b, f"{a / b:.2f}x"))
     first, early, last = A["long"]["msg1"], A["long"]["msg2_5"], A["long"][f"msg{args.long}"]
-    checks.append((f"message {args.long} <= 1.5x message 1", last <= 1.5 * first,
-                   f"{last / first:.2f}x (and {last / early:.2f}x messages 2-5)"))
+    checks.append(
+        (
+            f"message {args.long} <= 1.5x message 1",
+            last <= 1.5 * first,
+            f"{last / first:.2f}x (and {last / early:.2f}x messages 2-5)",
+        )
+    )
     checks.append(("Rasa server RSS < 1 GB", A["rss_rasa_mb"] < 1024, f"{A['rss_rasa_mb']:.0f} MB"))
     checks.append(("ready in < 15 s", A["ready_s"] < 15, f"{A['ready_s']:.1f} s"))
     checks.append(("training < 90 s", A["train_s"] < 90, f"{A['train_s']:.1f} s"))
     ha, hb = A["heldout"], B["heldout"]
-    checks.append(("held-out accuracy >= B", ha["accuracy"] >= hb["accuracy"],
-                   f"{100 * ha['accuracy']:.1f}% vs {100 * hb['accuracy']:.1f}%"))
+    checks.append(
+        (
+            "held-out accuracy >= B",
+            ha["accuracy"] >= hb["accuracy"],
+            f"{100 * ha['accuracy']:.1f}% vs {100 * hb['accuracy']:.1f}%",
+        )
+    )
     for key in ("emergency_recall", "urgent_recall"):
-        checks.append((f"{key.replace('_', ' ')} >= B", ha[key] >= hb[key],
-                       f"{100 * ha[key]:.1f}% vs {100 * hb[key]:.1f}%"))
+        checks.append(
+            (
+                f"{key.replace('_', ' ')} >= B",
+                ha[key] >= hb[key],
+                f"{100 * ha[key]:.1f}% vs {100 * hb[key]:.1f}%",
+            )
+        )
     return checks
 
 
@@ -553,8 +604,7 @@ async def run(args: argparse.Namespace) -> Dict[str, Any]:
         "B": make_system("B", models["B"]["model"], str(ENDPOINTS_B.relative_to(ROOT)), workdir),
     }
     results: Dict[str, Any] = {
-        name: {"train_s": models[name]["seconds"], "train_note": models[name]["note"]}
-        for name in SYSTEMS
+        name: {"train_s": models[name]["seconds"], "train_note": models[name]["note"]} for name in SYSTEMS
     }
     try:
         for name in SYSTEMS:  # one at a time: start-up is measured without the other starting
@@ -582,8 +632,11 @@ async def run(args: argparse.Namespace) -> Dict[str, Any]:
             for name in SYSTEMS:
                 r = merged[name]
                 results[name].setdefault("load", {})[str(level)] = {
-                    "messages": len(r.latencies_ms), "seconds": r.seconds, "rate": r.rate,
-                    "errors": r.errors, "apologies": r.apologies,
+                    "messages": len(r.latencies_ms),
+                    "seconds": r.seconds,
+                    "rate": r.rate,
+                    "errors": r.errors,
+                    "apologies": r.apologies,
                     **{f"p{q}": percentile(r.latencies_ms, q) for q in (50, 95, 99)},
                 }
             log(f"{level} sender(s): A {merged['A'].rate:.1f} msg/s, B {merged['B'].rate:.1f} msg/s")
@@ -619,8 +672,12 @@ async def run(args: argparse.Namespace) -> Dict[str, Any]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rasa", default=str(Path(sys.executable).parent / "rasa"))
-    parser.add_argument("--seconds", type=float, default=12.0,
-                        help="load per concurrency level per system (two alternating halves)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=12.0,
+        help="load per concurrency level per system (two alternating halves)",
+    )
     parser.add_argument("--long", type=int, default=500, help="messages in the long conversation")
     parser.add_argument("--quick", action="store_true", help="4 s per level, 120-message conversation")
     parser.add_argument("--retrain", action="store_true", help="retrain even if inputs are unchanged")
@@ -636,14 +693,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.json.write_text(json.dumps(results, indent=1))
     meta = results["meta"]
     print()
-    print(f"Sweat Clinic Assistant benchmark, {meta['when']}, Rasa {meta['rasa']}, "
-          f"{meta['cpus']} CPUs, load average at the end {meta['loadavg_end'][0]:.1f}")
-    print("A = config.yml + endpoints.yml; B = bench/baseline-config.yml (rasa init defaults) "
-          "+ bench/baseline-endpoints.yml")
-    print(f"Load: closed loop over the REST channel, {args.seconds:g} s per level per system "
-          f"(A,B,B,A halves). Conversation: {args.long} messages; message 1 alone (it starts "
-          f"the session), 2-5, 100 and {args.long}: medians of the same FAQ question sent as "
-          f"messages 2-5, 96-100 and {args.long - 4}-{args.long}")
+    print(
+        f"Sweat Clinic Assistant benchmark, {meta['when']}, Rasa {meta['rasa']}, "
+        f"{meta['cpus']} CPUs, load average at the end {meta['loadavg_end'][0]:.1f}"
+    )
+    print(
+        "A = config.yml + endpoints.yml; B = bench/baseline-config.yml (rasa init defaults) "
+        "+ bench/baseline-endpoints.yml"
+    )
+    print(
+        f"Load: closed loop over the REST channel, {args.seconds:g} s per level per system "
+        f"(A,B,B,A halves). Conversation: {args.long} messages; message 1 alone (it starts "
+        f"the session), 2-5, 100 and {args.long}: medians of the same FAQ question sent as "
+        f"messages 2-5, 96-100 and {args.long - 4}-{args.long}"
+    )
     print("Training times: " + "; ".join(f"{n} {results[n]['train_note']}" for n in SYSTEMS))
     print()
     print(build_table(results, args))
@@ -652,12 +715,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for label, ok, detail in targets(results, args):
         print(f"  [{'x' if ok else ' '}] {label}: {detail}")
     errors = {n: sum(results[n]["load"][str(l)]["errors"] for l in LEVELS) for n in SYSTEMS}
-    apologies = {n: sum(results[n]["load"][str(l)]["apologies"] for l in LEVELS)
-                 + results[n]["long"]["unanswered"] for n in SYSTEMS}
-    print(f"Errors during load: {errors}; turns answered with an apology or slow-down: "
-          f"{apologies}")
-    print(f"Bench wall time {meta['bench_wall_s'] / 60:.1f} min; results in "
-          f"{args.json.relative_to(ROOT) if args.json.is_relative_to(ROOT) else args.json}")
+    apologies = {
+        n: sum(results[n]["load"][str(l)]["apologies"] for l in LEVELS) + results[n]["long"]["unanswered"]
+        for n in SYSTEMS
+    }
+    print(f"Errors during load: {errors}; turns answered with an apology or slow-down: {apologies}")
+    print(
+        f"Bench wall time {meta['bench_wall_s'] / 60:.1f} min; results in "
+        f"{args.json.relative_to(ROOT) if args.json.is_relative_to(ROOT) else args.json}"
+    )
     return 0
 
 

@@ -59,6 +59,7 @@ TYPED = [
 #: Rasa's per-sender rate limit defaults to 10 messages per 10 s: 1.1 s apart is under it.
 DEFAULT_PACE = 1.1
 
+
 @dataclass
 class Reply:
     status: int
@@ -132,8 +133,6 @@ def problem(reply: Reply, sender: str, expected: Optional[str]) -> str:
     return ""
 
 
-
-
 @dataclass
 class Result:
     name: str
@@ -203,9 +202,7 @@ def run_load(
     """``senders`` concurrent conversations of ``messages`` checked messages each."""
     answers = expected_answers()
     tag = tag or uuid.uuid4().hex[:8]
-    plans = {
-        f"load-{tag}-{i}": conversation_plan(i, messages, answers) for i in range(senders)
-    }
+    plans = {f"load-{tag}-{i}": conversation_plan(i, messages, answers) for i in range(senders)}
     return run_conversations(url, plans, f"{senders} senders x {messages} msgs", pace)
 
 
@@ -219,7 +216,9 @@ def _flood_once(url: str, sender: str, result: Result, lock: threading.Lock) -> 
             result.extra["slowed"] = result.extra.get("slowed", 0) + 1
 
 
-def _flood(url: str, sender: str, stop: threading.Event, minimum: int, result: Result, lock: threading.Lock) -> None:
+def _flood(
+    url: str, sender: str, stop: threading.Event, minimum: int, result: Result, lock: threading.Lock
+) -> None:
     while True:
         with lock:
             if result.count >= minimum and stop.is_set():
@@ -241,10 +240,7 @@ def run_flood(
     tag = tag or uuid.uuid4().hex[:8]
 
     def plans(phase: str) -> Dict[str, List[Tuple[str, str]]]:
-        return {
-            f"calm-{tag}-{phase}-{i}": conversation_plan(i, per_sender, answers)
-            for i in range(normal)
-        }
+        return {f"calm-{tag}-{phase}-{i}": conversation_plan(i, per_sender, answers) for i in range(normal)}
 
     alone = run_conversations(url, plans("a"), f"{normal} senders, no flood", pace)
     flooder, lock, stop = Result(f"1 flooder, {flood_threads} threads"), threading.Lock(), threading.Event()
@@ -358,7 +354,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--start", action="store_true", help="start own servers on free ports")
     parser.add_argument("--senders", type=int, default=50)
     parser.add_argument("--messages", type=int, default=20)
-    parser.add_argument("--pace", type=float, default=DEFAULT_PACE, help="seconds between one sender's messages")
+    parser.add_argument(
+        "--pace", type=float, default=DEFAULT_PACE, help="seconds between one sender's messages"
+    )
     parser.add_argument("--normal", type=int, default=10, help="normal senders in the flood run")
     parser.add_argument("--per-sender", type=int, default=5)
     parser.add_argument("--flood", type=int, default=300, help="least number of flood messages")
@@ -387,7 +385,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"{args.normal} senders without, then with a flooding sender ...", flush=True)
             results += run_flood(url, args.normal, args.per_sender, args.flood, pace=args.pace)
         if not args.no_long_flood:
-            print(f"{args.long_senders} senders flooding 2,000-character messages, and emergencies ...", flush=True)
+            print(
+                f"{args.long_senders} senders flooding 2,000-character messages, and emergencies ...",
+                flush=True,
+            )
             results += run_long_flood(url, args.long_senders, seconds=args.long_seconds)
         print(report(results))
         failed = any(r.problems for r in results)

@@ -120,14 +120,27 @@ class Stack:
         commands = {}
         if self.with_actions:
             commands["actions"] = [
-                rasa, "run", "actions", "--actions", "actions",
-                "--port", self.env["ACTION_PORT"],
+                rasa,
+                "run",
+                "actions",
+                "--actions",
+                "actions",
+                "--port",
+                self.env["ACTION_PORT"],
             ]
         rasa_cmd = [
-            rasa, "run", "--model", str(self.model),
-            "--port", self.env["RASA_PORT"],
-            "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
-            "--cors", *self.env["WIDGET_ORIGINS"].split(),
+            rasa,
+            "run",
+            "--model",
+            str(self.model),
+            "--port",
+            self.env["RASA_PORT"],
+            "--endpoints",
+            "endpoints.yml",
+            "--credentials",
+            "credentials.yml",
+            "--cors",
+            *self.env["WIDGET_ORIGINS"].split(),
         ]
         token = self.env.get("RASA_API_TOKEN")
         if token:
@@ -136,8 +149,14 @@ class Stack:
         commands["rasa"] = rasa_cmd
         if self.with_web and (ROOT / "web").is_dir():
             commands["web"] = [
-                sys.executable, "-m", "http.server", self.env["WEB_PORT"],
-                "--bind", "127.0.0.1", "--directory", str(ROOT / "web"),
+                sys.executable,
+                "-m",
+                "http.server",
+                self.env["WEB_PORT"],
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(ROOT / "web"),
             ]
         return commands
 

@@ -102,7 +102,8 @@ def main(argv: Optional[List[str]] = None, env: Optional[Dict[str, str]] = None)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", nargs="?", default="set", choices=["set", "info", "delete"])
     parser.add_argument(
-        "--drop-pending-updates", action="store_true",
+        "--drop-pending-updates",
+        action="store_true",
         help="discard the updates Telegram queued while the webhook was down",
     )
     args = parser.parse_args(argv)

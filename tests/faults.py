@@ -29,8 +29,6 @@ from urllib.parse import urlsplit
 from core.ports import free_port  # noqa: F401  (re-exported for the tests)
 
 
-
-
 def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

@@ -86,7 +86,8 @@ class FakeBotAPI:
     def calls_to(self, method: str, chat_id: Optional[str] = None) -> List[Call]:
         with self._lock:
             return [
-                call for call in self.calls
+                call
+                for call in self.calls
                 if call.method == method and (chat_id is None or call.chat_id == str(chat_id))
             ]
 
@@ -114,9 +115,7 @@ class FakeBotAPI:
             listener(call)
         result = self._result(method, params)
         if result is None:
-            return web.json_response(
-                {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
-            )
+            return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
         return web.json_response({"ok": True, "result": result})
 
     def _result(self, method: str, params: Dict[str, Any]) -> Any:

@@ -94,9 +94,7 @@ def test_dense_features_take_rasas_path(tmp_path: Path) -> None:
     )
     message = messages(1, seed=4, with_intent=False)[0]
     assert ours._probabilities(message) is not None
-    message.add_features(
-        Features(np.zeros((1, 3)), FEATURE_TYPE_SENTENCE, TEXT, "SpacyFeaturizer")
-    )
+    message.add_features(Features(np.zeros((1, 3)), FEATURE_TYPE_SENTENCE, TEXT, "SpacyFeaturizer"))
     assert ours._probabilities(message) is None
 
 

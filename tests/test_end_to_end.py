@@ -242,9 +242,7 @@ def test_heldout_set_end_to_end(
     if not path.is_file():
         pytest.skip(f"{path} not present")
     messages = load_messages(path)
-    outcomes = [
-        outcome_from_reply(talk(new_sender("heldout"), text), known_replies) for text, _ in messages
-    ]
+    outcomes = [outcome_from_reply(talk(new_sender("heldout"), text), known_replies) for text, _ in messages]
     result = score((t, e, o) for (t, e), o in zip(messages, outcomes))
     report = f"== {name}: {path.name}\n{result.report()}"
     print(report)

@@ -104,8 +104,11 @@ def test_screen(raw: str, action: str, text: str) -> None:
 def test_screen_never_passes_an_unknown_slash_payload() -> None:
     for raw in ["/greet_x", "/ask_costs", "//ask_cost", "/ask_cost ", "/ask_cost\u200b"]:
         screened = screen(raw, PAYLOADS, 2000)
-        assert not (screened.action == PASS and screened.text.startswith("/")
-                    and screened.text not in PAYLOADS.allowed)
+        assert not (
+            screened.action == PASS
+            and screened.text.startswith("/")
+            and screened.text not in PAYLOADS.allowed
+        )
 
 
 def test_strip_commands() -> None:
@@ -162,8 +165,13 @@ def test_rate_limiter_memory_is_bounded() -> None:
 
 @pytest.mark.parametrize(
     "reply",
-    [replies.empty(), replies.too_long(2000), replies.unknown_command(), replies.slow_down(),
-     replies.apology()],
+    [
+        replies.empty(),
+        replies.too_long(2000),
+        replies.unknown_command(),
+        replies.slow_down(),
+        replies.apology(),
+    ],
 )
 def test_every_guard_reply_names_the_emergency_number(reply: str) -> None:
     assert EMERGENCY_NUMBER in reply
@@ -244,7 +252,9 @@ def test_guard_erases_before_confirming() -> None:
 
     collector.send_response = send  # type: ignore[method-assign]
     guard = rasa_guard.TurnGuard()
-    asyncio.run(guard.handle(agent, UserMessage("/affirm", collector, "p1", input_channel="rest"), agent.handle))
+    asyncio.run(
+        guard.handle(agent, UserMessage("/affirm", collector, "p1", input_channel="rest"), agent.handle)
+    )
     assert [m.get("text") for m in collector.messages if m.get("text")] == ["Deleted."]
     # The widget clears its copy on the erase payload, so it still comes through.
     assert {"privacy": {"erase": True}} in [m.get("custom") for m in collector.messages]
@@ -273,12 +283,12 @@ def test_guard_rate_limits_per_sender(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def send(sender: str) -> str:
         collector = CollectingOutputChannel()
-        asyncio.run(guard.handle(agent, UserMessage("hi", collector, sender, input_channel="rest"), agent.handle))
+        asyncio.run(
+            guard.handle(agent, UserMessage("hi", collector, sender, input_channel="rest"), agent.handle)
+        )
         return collector.messages[0]["text"]
 
-    assert [send("a"), send("a"), send("a"), send("b")] == [
-        "answer", "answer", replies.slow_down(), "answer"
-    ]
+    assert [send("a"), send("a"), send("a"), send("b")] == ["answer", "answer", replies.slow_down(), "answer"]
 
 
 def test_guard_logs_no_message_text(caplog: pytest.LogCaptureFixture) -> None:
@@ -291,7 +301,11 @@ def test_guard_logs_no_message_text(caplog: pytest.LogCaptureFixture) -> None:
     agent = FakeAgent([])
     caplog.set_level(logging.INFO)
     collector = CollectingOutputChannel()
-    asyncio.run(rasa_guard.TurnGuard().handle(agent, UserMessage(marker, collector, "p1", input_channel="rest"), noisy))
+    asyncio.run(
+        rasa_guard.TurnGuard().handle(
+            agent, UserMessage(marker, collector, "p1", input_channel="rest"), noisy
+        )
+    )
     assert "MARKER-7f3a" not in caplog.text
     assert REDACTED in caplog.text
 

@@ -16,17 +16,44 @@ ROOT = Path(__file__).resolve().parent.parent
 # What each answer must say (from the table); each entry is a regex, and
 # a list means "one of these".
 REQUIRED_FACTS: Dict[str, List[Any]] = {
-    "how_it_works": [r"mild electric(al)? current", r"water or a damp pad", r"temporarily blocks the sweat glands"],
+    "how_it_works": [
+        r"mild electric(al)? current",
+        r"water or a damp pad",
+        r"temporarily blocks the sweat glands",
+    ],
     "session": [r"20(-| to )30 minutes", "hands", "feet", "underarms"],
     "effectiveness": [r"studies", r"up to 90%"],
     "results_timeline": [r"a few weeks of regular sessions", r"last for months"],
     "safety": [r"safe and non-invasive", r"current is low"],
     "side_effects": [r"temporary skin irritation", "redness", "tingling", "mild discomfort"],
-    "contraindications": ["pacemaker", "metal implants", "certain medical conditions", r"consult a healthcare professional"],
+    "contraindications": [
+        "pacemaker",
+        "metal implants",
+        "certain medical conditions",
+        r"consult a healthcare professional",
+    ],
     "who_benefits": ["hyperhidrosis", "hands", "feet", "underarms", "face"],
-    "hyperhidrosis_types": [r"[Pp]rimary", "no underlying cause", r"[Ss]econdary", "diabetes", "thyroid", "menopause"],
-    "cost": [r"\$50 to \$200", "several sessions", r"home device", "upfront investment", "cost less over time"],
-    "insurance": [r"health insurance plans", r"check with your insurance provider", "payment plans", "discounts"],
+    "hyperhidrosis_types": [
+        r"[Pp]rimary",
+        "no underlying cause",
+        r"[Ss]econdary",
+        "diabetes",
+        "thyroid",
+        "menopause",
+    ],
+    "cost": [
+        r"\$50 to \$200",
+        "several sessions",
+        r"home device",
+        "upfront investment",
+        "cost less over time",
+    ],
+    "insurance": [
+        r"health insurance plans",
+        r"check with your insurance provider",
+        "payment plans",
+        "discounts",
+    ],
     "home_device": [r"buy", r"home use", "hands", r"follow its instructions"],
     "vs_antiperspirants": [r"longer-term option", r"[Aa]ntiperspirants", r"only mask the symptom"],
 }
@@ -49,7 +76,7 @@ def test_answer_fits_a_phone_screen(key: str) -> None:
 
 
 def test_answers_are_not_pasted_from_the_article() -> None:
-    article = (ROOT.parent / "shared" / "source" / "iontophoresis-article.txt")
+    article = ROOT.parent / "shared" / "source" / "iontophoresis-article.txt"
     if not article.is_file():
         pytest.skip(f"article not found at {article}")
     source = " ".join(article.read_text(encoding="utf-8").lower().split())

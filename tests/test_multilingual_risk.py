@@ -27,8 +27,11 @@ LEVEL = {
 #: language -> category -> messages that must escalate with that category.
 ESCALATE: Dict[str, Dict[str, List[str]]] = {
     "es": {
-        "pregnancy": ["Estoy embarazada, ¿puedo hacerlo?", "es seguro durante el embarazo?",
-                      "estoy amamantando a mi bebé"],
+        "pregnancy": [
+            "Estoy embarazada, ¿puedo hacerlo?",
+            "es seguro durante el embarazo?",
+            "estoy amamantando a mi bebé",
+        ],
         "implanted_device": ["tengo un marcapasos", "Llevo un desfibrilador implantable"],
         "chest_pain": ["tengo un dolor fuerte en el pecho", "me duele el pecho y sudo mucho"],
         "breathing": ["no puedo respirar", "me falta el aire desde hace un rato"],
@@ -38,20 +41,17 @@ ESCALATE: Dict[str, Dict[str, List[str]]] = {
         "heart_condition": ["tengo una enfermedad del corazón", "me operaron, tengo arritmia"],
     },
     "de": {
-        "pregnancy": ["ich bin schwanger", "geht das in der Schwangerschaft?",
-                      "ich stille noch"],
+        "pregnancy": ["ich bin schwanger", "geht das in der Schwangerschaft?", "ich stille noch"],
         "implanted_device": ["ich habe einen Herzschrittmacher", "mit Schrittmacher erlaubt?"],
         "chest_pain": ["ich habe starke Brustschmerzen", "Schmerzen in der Brust seit heute"],
         "breathing": ["ich bekomme keine Luft", "ich kann nicht mehr atmen", "Atemnot"],
         "collapse": ["ich bin ohnmächtig geworden", "mein Mann ist bewusstlos"],
-        "self_harm": ["ich will nicht mehr leben", "ich will mich umbringen",
-                      "ich habe Selbstmordgedanken"],
+        "self_harm": ["ich will nicht mehr leben", "ich will mich umbringen", "ich habe Selbstmordgedanken"],
         "epilepsy": ["ich habe Epilepsie", "ich hatte einen Krampfanfall"],
         "heart_condition": ["ich habe eine Herzkrankheit", "ich habe Vorhofflimmern"],
     },
     "fr": {
-        "pregnancy": ["je suis enceinte", "est-ce possible pendant la grossesse ?",
-                      "j'allaite mon bébé"],
+        "pregnancy": ["je suis enceinte", "est-ce possible pendant la grossesse ?", "j'allaite mon bébé"],
         "implanted_device": ["j'ai un stimulateur cardiaque", "je porte un pacemaker"],
         "chest_pain": ["j'ai une douleur à la poitrine", "douleur thoracique depuis ce matin"],
         "breathing": ["je n'arrive pas à respirer", "j'ai du mal à respirer"],
@@ -84,31 +84,77 @@ ESCALATE: Dict[str, Dict[str, List[str]]] = {
 
 #: Negated urgent risks, per language: they must not escalate.
 NEGATED: Dict[str, List[str]] = {
-    "es": ["no estoy embarazada", "no tengo marcapasos", "sin marcapasos, ¿funciona?",
-           "nunca he tenido epilepsia", "no estoy embarazada ni tengo marcapasos"],
-    "de": ["ich bin nicht schwanger", "ich habe keinen Herzschrittmacher",
-           "kein Herzschrittmacher, keine Epilepsie", "ich hatte nie einen Krampfanfall"],
-    "fr": ["je ne suis pas enceinte", "je n'ai pas de stimulateur cardiaque",
-           "je n'ai jamais eu de crise d'épilepsie", "sans pacemaker, c'est bon ?"],
-    "it": ["non sono incinta", "non ho un pacemaker", "non ho mai avuto convulsioni",
-           "senza pacemaker va bene?"],
-    "pt": ["não estou grávida", "não tenho marcapasso", "nunca tive epilepsia",
-           "sem marcapasso, posso fazer?"],
+    "es": [
+        "no estoy embarazada",
+        "no tengo marcapasos",
+        "sin marcapasos, ¿funciona?",
+        "nunca he tenido epilepsia",
+        "no estoy embarazada ni tengo marcapasos",
+    ],
+    "de": [
+        "ich bin nicht schwanger",
+        "ich habe keinen Herzschrittmacher",
+        "kein Herzschrittmacher, keine Epilepsie",
+        "ich hatte nie einen Krampfanfall",
+    ],
+    "fr": [
+        "je ne suis pas enceinte",
+        "je n'ai pas de stimulateur cardiaque",
+        "je n'ai jamais eu de crise d'épilepsie",
+        "sans pacemaker, c'est bon ?",
+    ],
+    "it": [
+        "non sono incinta",
+        "non ho un pacemaker",
+        "non ho mai avuto convulsioni",
+        "senza pacemaker va bene?",
+    ],
+    "pt": [
+        "não estou grávida",
+        "não tenho marcapasso",
+        "nunca tive epilepsia",
+        "sem marcapasso, posso fazer?",
+    ],
 }
 
 #: Foreign FAQ questions without any risk.
 SAFE: Dict[str, List[str]] = {
-    "es": ["¿cuánto cuesta la iontoforesis?", "¿funciona para las manos?",
-           "¿me puede hacer daño?", "¿cuántas sesiones necesito?",
-           "me quiero morir de vergüenza cuando doy la mano", "¿tienen aire acondicionado?"],
-    "de": ["wie funktioniert die Iontophorese?", "was kostet das?",
-           "tut es weh?", "wie lange dauert eine Sitzung?", "hilft es auch an den Füßen?"],
-    "fr": ["est-ce que ça fait mal ?", "combien ça coûte ?", "ça marche pour les pieds ?",
-           "combien de séances faut-il ?", "est-ce que ça peut me faire du mal ?"],
-    "it": ["quanto costa?", "funziona per le mani?", "fa male?",
-           "quante sedute servono?", "c'è una svendita?"],
-    "pt": ["funciona para os pés?", "quanto custa?", "dói?",
-           "quantas sessões preciso?", "a clínica fica sem ar condicionado?"],
+    "es": [
+        "¿cuánto cuesta la iontoforesis?",
+        "¿funciona para las manos?",
+        "¿me puede hacer daño?",
+        "¿cuántas sesiones necesito?",
+        "me quiero morir de vergüenza cuando doy la mano",
+        "¿tienen aire acondicionado?",
+    ],
+    "de": [
+        "wie funktioniert die Iontophorese?",
+        "was kostet das?",
+        "tut es weh?",
+        "wie lange dauert eine Sitzung?",
+        "hilft es auch an den Füßen?",
+    ],
+    "fr": [
+        "est-ce que ça fait mal ?",
+        "combien ça coûte ?",
+        "ça marche pour les pieds ?",
+        "combien de séances faut-il ?",
+        "est-ce que ça peut me faire du mal ?",
+    ],
+    "it": [
+        "quanto costa?",
+        "funziona per le mani?",
+        "fa male?",
+        "quante sedute servono?",
+        "c'è una svendita?",
+    ],
+    "pt": [
+        "funciona para os pés?",
+        "quanto custa?",
+        "dói?",
+        "quantas sessões preciso?",
+        "a clínica fica sem ar condicionado?",
+    ],
 }
 
 
@@ -147,9 +193,7 @@ def test_negated_foreign_risks_do_not_escalate(detector: RiskDetector, language:
     assert result.negated_only
 
 
-@pytest.mark.parametrize(
-    "language, text", [(lang, text) for lang, texts in SAFE.items() for text in texts]
-)
+@pytest.mark.parametrize("language, text", [(lang, text) for lang, texts in SAFE.items() for text in texts])
 def test_safe_foreign_questions_do_not_escalate(detector: RiskDetector, language: str, text: str) -> None:
     assert detector.assess(text).level is None
 
@@ -187,8 +231,15 @@ def test_foreign_negation_scope(detector: RiskDetector, text: str, level: str) -
 
 @pytest.mark.parametrize(
     "text",
-    ["estoy embarazada", "ESTOY EMBARAZADA", "estoy embarazáda", "estou gravida",
-     "ich bin  schwanger", "Je suis enceinte !", "est\u200bou grávida"],
+    [
+        "estoy embarazada",
+        "ESTOY EMBARAZADA",
+        "estoy embarazáda",
+        "estou gravida",
+        "ich bin  schwanger",
+        "Je suis enceinte !",
+        "est\u200bou grávida",
+    ],
 )
 def test_case_accents_and_spacing_do_not_matter(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).reason == "pregnancy"
@@ -208,12 +259,15 @@ def test_self_harm_outranks_other_emergencies_in_any_language(detector: RiskDete
 
 @pytest.mark.parametrize(
     "text",
-    ["I don't have a pacemaker", "I have no atrial fibrillation", "not suicidal, just sweaty",
-     "I don't have a defibrillator", "no epilepsy here"],
+    [
+        "I don't have a pacemaker",
+        "I have no atrial fibrillation",
+        "not suicidal, just sweaty",
+        "I don't have a defibrillator",
+        "no epilepsy here",
+    ],
 )
-def test_english_negation_covers_words_shared_with_other_languages(
-    detector: RiskDetector, text: str
-) -> None:
+def test_english_negation_covers_words_shared_with_other_languages(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).level is None
 
 

@@ -97,7 +97,9 @@ def test_retention_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
     assert stored_senders(store) == {"new"}
 
 
-def test_retention_unnamespaced_removes_only_plain_sender_ids(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_retention_unnamespaced_removes_only_plain_sender_ids(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     path = tmp_path / "u.db"
     store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(path))
     for who in ("4242", "a1b2c3", "rest:a1b2c3", "telegram:4242"):

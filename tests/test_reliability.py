@@ -176,8 +176,18 @@ BAD_INPUT = [
     case("emoji-only", {"sender": S, "message": "🙂🙂🙂"}, 200, reply_of("didn't quite catch that")),
     case("emoji-and-question", {"sender": S, "message": "how much does it cost? 💸💸"}, 200, COST),
     # other languages and scripts: an English reply
-    case("spanish", {"sender": S, "message": "hola, tengo las manos muy sudadas, que puedo hacer"}, 200, ENGLISH_ONLY),
-    case("french", {"sender": S, "message": "je transpire beaucoup des mains, est-ce que ça marche pour moi"}, 200, ENGLISH_ONLY),
+    case(
+        "spanish",
+        {"sender": S, "message": "hola, tengo las manos muy sudadas, que puedo hacer"},
+        200,
+        ENGLISH_ONLY,
+    ),
+    case(
+        "french",
+        {"sender": S, "message": "je transpire beaucoup des mains, est-ce que ça marche pour moi"},
+        200,
+        ENGLISH_ONLY,
+    ),
     case("german", {"sender": S, "message": "ich habe sehr nasse Hände, was kostet das"}, 200, ENGLISH_ONLY),
     case("russian", {"sender": S, "message": "Мои руки сильно потеют"}, 200, ENGLISH_ONLY),
     case("chinese", {"sender": S, "message": "我的手出汗很多"}, 200, ENGLISH_ONLY),
@@ -185,19 +195,56 @@ BAD_INPUT = [
     case("arabic", {"sender": S, "message": "يدي تتعرق كثيرا"}, 200, ENGLISH_ONLY),
     case("hindi", {"sender": S, "message": "मेरे हाथों में बहुत पसीना आता है"}, 200, ENGLISH_ONLY),
     # markup and injection: answered normally, never echoed
-    case("script-tag", {"sender": S, "message": "<script>alert('pwned')</script>"}, 200, answered_without("<script", "pwned")),
-    case("img-onerror", {"sender": S, "message": '<img src=x onerror="alert(1)">'}, 200, answered_without("onerror", "<img")),
+    case(
+        "script-tag",
+        {"sender": S, "message": "<script>alert('pwned')</script>"},
+        200,
+        answered_without("<script", "pwned"),
+    ),
+    case(
+        "img-onerror",
+        {"sender": S, "message": '<img src=x onerror="alert(1)">'},
+        200,
+        answered_without("onerror", "<img"),
+    ),
     case("html-around-question", {"sender": S, "message": "<b>how much</b> does it cost?"}, 200, COST),
-    case("sql-drop", {"sender": S, "message": "'; DROP TABLE events; --"}, 200, answered_without("drop table")),
-    case("sql-union", {"sender": S, "message": "1' UNION SELECT sender_id FROM events --"}, 200, answered_without("union select")),
-    case("template", {"sender": S, "message": "{{7*7}} ${7*7} {clinic_phone}"}, 200, answered_without("{{", "${")),
+    case(
+        "sql-drop", {"sender": S, "message": "'; DROP TABLE events; --"}, 200, answered_without("drop table")
+    ),
+    case(
+        "sql-union",
+        {"sender": S, "message": "1' UNION SELECT sender_id FROM events --"},
+        200,
+        answered_without("union select"),
+    ),
+    case(
+        "template",
+        {"sender": S, "message": "{{7*7}} ${7*7} {clinic_phone}"},
+        200,
+        answered_without("{{", "${"),
+    ),
     # control characters and odd code points
-    case("control-chars-around-text", {"sender": S, "message": "\u0000\u0007 hi \u001b[31m"}, 200, "automated assistant"),
-    case("lone-surrogate", b'{"sender": "' + S.encode() + b'", "message": "\\ud800 hi"}', 200, "automated assistant"),
+    case(
+        "control-chars-around-text",
+        {"sender": S, "message": "\u0000\u0007 hi \u001b[31m"},
+        200,
+        "automated assistant",
+    ),
+    case(
+        "lone-surrogate",
+        b'{"sender": "' + S.encode() + b'", "message": "\\ud800 hi"}',
+        200,
+        "automated assistant",
+    ),
     case("zero-width", {"sender": S, "message": "\u200b\u200b\ufeff"}, 200, "looks empty"),
     case("rtl-override", {"sender": S, "message": "\u202ehow much does it cost?"}, 200, COST),
     # bytes that are not UTF-8 JSON
-    case("invalid-utf8", b'{"sender": "' + S.encode() + b'", "message": "hi \xff\xfe there"}', 400, "not valid JSON"),
+    case(
+        "invalid-utf8",
+        b'{"sender": "' + S.encode() + b'", "message": "hi \xff\xfe there"}',
+        400,
+        "not valid JSON",
+    ),
     case("overlong-utf8", b'{"sender": "' + S.encode() + b'", "message": "\xc0\xaf"}', 400, "not valid JSON"),
     case("latin1-body", '{"sender": "x", "message": "café"}'.encode("latin-1"), 400, "not valid JSON"),
     case("utf16-body", json.dumps({"sender": "x", "message": "hi"}).encode("utf-16"), 400, "not valid JSON"),
@@ -219,16 +266,31 @@ BAD_INPUT = [
     case("sender-bool", {"sender": True, "message": "hi"}, 400, "'sender'"),
     case("sender-object", {"sender": {"id": 1}, "message": "hi"}, 400, "'sender'"),
     case("sender-too-long", {"sender": "x" * 129, "message": "hi"}, 400, "at most"),
-    case("sender-with-newline", {"sender": "a\n2026-01-01 ERROR forged", "message": "hi"}, 400, "control characters"),
+    case(
+        "sender-with-newline",
+        {"sender": "a\n2026-01-01 ERROR forged", "message": "hi"},
+        400,
+        "control characters",
+    ),
     case("message-number", {"sender": "x", "message": 42}, 400, "'message'"),
     case("message-null", {"sender": "x", "message": None}, 400, "'message'"),
     case("message-list", {"sender": "x", "message": ["hi"]}, 400, "'message'"),
     case("message-object", {"sender": "x", "message": {"text": "hi"}}, 400, "'message'"),
     case("metadata-not-object", {"sender": S, "message": "hi", "metadata": "x"}, 400, "'metadata'"),
-    case("unknown-fields", {"sender": S, "message": "hi", "input_channel": "telegram", "extra": [1]}, 200, "automated assistant"),
+    case(
+        "unknown-fields",
+        {"sender": S, "message": "hi", "input_channel": "telegram", "extra": [1]},
+        200,
+        "automated assistant",
+    ),
     case("stream-mode", WithQuery("?stream=true", {"sender": S, "message": "hi"}), 400, "not supported"),
     # a body over SANIC_REQUEST_MAX_SIZE (1 MB)
-    case("10MB-body", b'{"sender": "x", "message": "' + b"a" * 10_000_000 + b'"}', 413, "Request Entity Too Large"),
+    case(
+        "10MB-body",
+        b'{"sender": "x", "message": "' + b"a" * 10_000_000 + b'"}',
+        413,
+        "Request Entity Too Large",
+    ),
     # many senders at once
     case("1000-senders-burst", Burst(senders=1000, threads=32), 200, None),
 ]
@@ -807,7 +869,9 @@ async def test_a_failed_erase_is_not_reported_as_deleted(tmp_path: Path) -> None
         )
 
     collector = CollectingOutputChannel()
-    await TurnGuard().handle(agent, UserMessage("yes", collector, "alice", input_channel="rest"), deleted_reply)
+    await TurnGuard().handle(
+        agent, UserMessage("yes", collector, "alice", input_channel="rest"), deleted_reply
+    )
     assert len(collector.messages) == 1
     assert "couldn't delete this conversation" in collector.messages[0]["text"]
     assert get_settings().clinic_phone in collector.messages[0]["text"]

@@ -205,9 +205,7 @@ def test_very_long_input_is_capped(detector: RiskDetector) -> None:
 
 
 def test_slang_is_expanded(detector: RiskDetector) -> None:
-    assert detector.normalise("Im preggo, dont have a pacemker") == (
-        "i'm pregnant , don't have a pacemaker"
-    )
+    assert detector.normalise("Im preggo, dont have a pacemker") == ("i'm pregnant , don't have a pacemaker")
 
 
 def test_missing_pattern_file_fails_loudly(tmp_path: Path) -> None:

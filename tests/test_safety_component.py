@@ -36,7 +36,9 @@ def reason_entity(message: Message) -> Optional[Dict[str, Any]]:
 
 
 def test_rule_finding_overrides_a_confident_faq_intent(layer: SafetyRuleLayer) -> None:
-    message = classified("I'm pregnant, how much does it cost?", [("ask_cost", 0.97), ("ask_insurance", 0.02)])
+    message = classified(
+        "I'm pregnant, how much does it cost?", [("ask_cost", 0.97), ("ask_insurance", 0.02)]
+    )
     layer.process([message])
     assert message.get(INTENT) == {"name": "report_risk", "confidence": 1.0}
     assert message.get(INTENT_RANKING_KEY)[0]["name"] == "report_risk"
@@ -85,14 +87,34 @@ def test_message_without_text_is_skipped(layer: SafetyRuleLayer) -> None:
     "assessment, ranking, expected",
     [
         # rule layer wins, whatever the classifier says
-        (Assessment(EMERGENCY, "breathing"), [("ask_cost", 0.99)], Decision("report_emergency", 1.0, "breathing")),
+        (
+            Assessment(EMERGENCY, "breathing"),
+            [("ask_cost", 0.99)],
+            Decision("report_emergency", 1.0, "breathing"),
+        ),
         (Assessment(URGENT, "child"), [("greet", 0.99)], Decision("report_risk", 1.0, "child")),
         # classifier alone, confident: keep its escalation (defence in depth)
-        (NOTHING, [("report_emergency", 0.9), ("ask_cost", 0.1)], Decision("report_emergency", 0.9, GENERAL_REASON)),
-        (NOTHING, [("nlu_fallback", 0.3), ("report_risk", 0.85)], Decision("report_risk", 0.85, GENERAL_REASON)),
+        (
+            NOTHING,
+            [("report_emergency", 0.9), ("ask_cost", 0.1)],
+            Decision("report_emergency", 0.9, GENERAL_REASON),
+        ),
+        (
+            NOTHING,
+            [("nlu_fallback", 0.3), ("report_risk", 0.85)],
+            Decision("report_risk", 0.85, GENERAL_REASON),
+        ),
         # classifier alone, unsure: best ordinary intent, rescaled, or rephrase
-        (NOTHING, [("report_risk", 0.5), ("ask_safety", 0.4), ("ask_cost", 0.1)], Decision("ask_safety", 0.8)),
-        (NOTHING, [("report_risk", 0.5), ("ask_safety", 0.1), ("ask_cost", 0.1)], Decision("nlu_fallback", 0.5)),
+        (
+            NOTHING,
+            [("report_risk", 0.5), ("ask_safety", 0.4), ("ask_cost", 0.1)],
+            Decision("ask_safety", 0.8),
+        ),
+        (
+            NOTHING,
+            [("report_risk", 0.5), ("ask_safety", 0.1), ("ask_cost", 0.1)],
+            Decision("nlu_fallback", 0.5),
+        ),
         # the patient denied the risk the classifier reacted to
         (DENIED, [("report_risk", 0.95), ("ask_session", 0.04)], Decision("ask_session", pytest.approx(0.8))),
         # nothing risky anywhere

@@ -90,9 +90,7 @@ def test_every_placeholder_in_the_domain_is_a_setting(rasa_domain: Domain) -> No
 
 
 @pytest.mark.parametrize("response", ["utter_greet", "utter_bot_challenge"])
-def test_assistant_says_it_is_automated_and_not_a_doctor(
-    nlg: ClinicResponseGenerator, response: str
-) -> None:
+def test_assistant_says_it_is_automated_and_not_a_doctor(nlg: ClinicResponseGenerator, response: str) -> None:
     text = render(nlg, response)["text"]
     assert "automated assistant" in text and "not a doctor" in text
 
@@ -168,7 +166,9 @@ def test_readme_lists_every_environment_variable() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     table = readme[readme.index("| variable | default | what it sets |") :]
     table = table[: table.index("\n\n")]
-    listed = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", "\n".join(l.split("|")[1] for l in table.splitlines()[2:])))
+    listed = set(
+        re.findall(r"`([A-Z][A-Z0-9_]+)`", "\n".join(l.split("|")[1] for l in table.splitlines()[2:]))
+    )
     assert listed == set(DEFAULTS)
 
 

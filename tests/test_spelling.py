@@ -17,9 +17,7 @@ def detector() -> RiskDetector:
     return get_detector()
 
 
-def reference_corrector(
-    vocabulary: List[str], is_known: Callable[[str], bool]
-) -> Callable[[str], str]:
+def reference_corrector(vocabulary: List[str], is_known: Callable[[str], bool]) -> Callable[[str], str]:
     """The corrector before the deletion index: every vocabulary word of a close
     length is compared with the word (vocabulary sorted, so ties are deterministic)."""
     by_length: Dict[int, List[str]] = {}

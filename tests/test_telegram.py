@@ -125,8 +125,12 @@ def test_format_escalation_emergency_leads_with_the_number() -> None:
 
 def test_format_escalation_urgent_gives_phone_and_booking() -> None:
     warning = format_escalation(
-        {"level": "urgent", "reason": "pregnancy", "phone": "+1 555 010 0100",
-         "booking_url": "https://sweatclinic.example/book"}
+        {
+            "level": "urgent",
+            "reason": "pregnancy",
+            "phone": "+1 555 010 0100",
+            "booking_url": "https://sweatclinic.example/book",
+        }
     )
     assert warning == (
         "⚠️ IMPORTANT: please see a healthcare professional before using iontophoresis. "
@@ -153,15 +157,14 @@ def test_content_and_update_types() -> None:
     assert content_type({"new_chat_members": []}) == "service"
     assert update_type({"update_id": 1, "message": {"voice": {}}}) == "message/voice"
     assert update_type({"update_id": 1, "message": {"photo": [], "caption": "hi"}}) == (
-        "message/photo+caption")
-    assert update_type({"update_id": 1, "message": {"photo": [], "caption": " "}}) == (
-        "message/photo")
-    assert update_type({"update_id": 1, "edited_message": {"text": "hi"}}) == (
-        "edited_message/text")
+        "message/photo+caption"
+    )
+    assert update_type({"update_id": 1, "message": {"photo": [], "caption": " "}}) == ("message/photo")
+    assert update_type({"update_id": 1, "edited_message": {"text": "hi"}}) == ("edited_message/text")
     assert update_type({"update_id": 1, "edited_message": {"video": {}, "caption": "hi"}}) == (
-        "edited_message/video+caption")
-    assert update_type({"update_id": 1, "edited_message": {"location": {}}}) == (
-        "edited_message/location")
+        "edited_message/video+caption"
+    )
+    assert update_type({"update_id": 1, "edited_message": {"location": {}}}) == ("edited_message/location")
     assert update_type({"update_id": 1, "edited_message": "?"}) == "edited_message"
     assert update_type({"update_id": 1, "channel_post": {"text": "news"}}) == "channel_post"
     assert update_type({"update_id": 1}) == "empty"
@@ -276,38 +279,50 @@ def with_output(
 
 def test_output_sends_buttons_as_an_inline_keyboard(bot_api: FakeBotAPI) -> None:
     long_payload = "/ask_cost" + "x" * 80
-    output = with_output(bot_api, lambda channel: channel.send_response(
-        "501",
-        {"text": "Pick one", "buttons": [
-            {"title": "Does insurance cover it?", "payload": "/ask_insurance"},
-            {"title": "Long", "payload": long_payload},
-        ]},
-    ))
+    output = with_output(
+        bot_api,
+        lambda channel: channel.send_response(
+            "501",
+            {
+                "text": "Pick one",
+                "buttons": [
+                    {"title": "Does insurance cover it?", "payload": "/ask_insurance"},
+                    {"title": "Long", "payload": long_payload},
+                ],
+            },
+        ),
+    )
     [call] = bot_api.calls_to("sendMessage", "501")
     assert call.text == "Pick one"
     assert "parse_mode" not in call.params  # plain text: nothing to escape
-    assert call.keyboard[0] == [
-        {"text": "Does insurance cover it?", "callback_data": "/ask_insurance"}
-    ]
+    assert call.keyboard[0] == [{"text": "Does insurance cover it?", "callback_data": "/ask_insurance"}]
     hashed = call.callback_data[1]
     assert len(hashed.encode()) <= 64 and output.callbacks.decode(hashed) == long_payload
 
 
 def test_output_splits_long_text_and_keeps_the_keyboard_last(bot_api: FakeBotAPI) -> None:
-    with_output(bot_api, lambda channel: channel.send_text_with_buttons(
-        "502", "word " * 2000, [{"title": "Is it safe?", "payload": "/ask_safety"}]
-    ))
+    with_output(
+        bot_api,
+        lambda channel: channel.send_text_with_buttons(
+            "502", "word " * 2000, [{"title": "Is it safe?", "payload": "/ask_safety"}]
+        ),
+    )
     calls = bot_api.calls_to("sendMessage", "502")
     assert len(calls) == 3 and all(len(call.text) <= 4000 for call in calls)
     assert [bool(call.keyboard) for call in calls] == [False, False, True]
 
 
 def test_output_emergency_warning_comes_first(bot_api: FakeBotAPI) -> None:
-    with_output(bot_api, lambda channel: channel.send_response(
-        "503",
-        {"text": "Call emergency services now: 911 in the US.",
-         "custom": {"escalation": {"level": "emergency", "reason": "chest_pain", "phone": "911"}}},
-    ))
+    with_output(
+        bot_api,
+        lambda channel: channel.send_response(
+            "503",
+            {
+                "text": "Call emergency services now: 911 in the US.",
+                "custom": {"escalation": {"level": "emergency", "reason": "chest_pain", "phone": "911"}},
+            },
+        ),
+    )
     texts = [call.text for call in bot_api.calls_to("sendMessage", "503")]
     assert texts[0].startswith("🚨 EMERGENCY: call 911 now")
     assert texts[1] == "Call emergency services now: 911 in the US."
@@ -319,8 +334,10 @@ def test_output_urgent_warning_follows_and_other_custom_json_uses_rasa(
     async def scenario(channel: ClinicTelegramOutput) -> None:
         await channel.send_response(
             "504",
-            {"text": "Please see a healthcare professional.",
-             "custom": {"escalation": {"level": "urgent", "phone": "+1 555 010 0100"}}},
+            {
+                "text": "Please see a healthcare professional.",
+                "custom": {"escalation": {"level": "urgent", "phone": "+1 555 010 0100"}},
+            },
         )
         await channel.send_custom_json("504", {"text": "custom text"})
 
@@ -338,14 +355,15 @@ def test_output_hides_the_erase_instruction_and_sends_to_the_plain_chat_id(
         # What Rasa sends for utter_conversation_deleted, to a namespaced recipient.
         await channel.send_response(
             "telegram:506",
-            {"text": "Done: I've deleted this conversation.",
-             "custom": {"privacy": {"erase": True}}},
+            {"text": "Done: I've deleted this conversation.", "custom": {"privacy": {"erase": True}}},
         )
         await channel.send_response(
             "telegram:506",
-            {"text": "Call emergency services now.",
-             "custom": {"escalation": {"level": "emergency", "phone": "911"}},
-             "buttons": [{"title": "Contact the clinic", "payload": "/request_human"}]},
+            {
+                "text": "Call emergency services now.",
+                "custom": {"escalation": {"level": "emergency", "phone": "911"}},
+                "buttons": [{"title": "Contact the clinic", "payload": "/request_human"}],
+            },
         )
 
     with_output(bot_api, scenario)
@@ -411,21 +429,31 @@ def test_handler_logs_update_ids_and_types_only(
     async def on_new_message(message: Any) -> None:
         received.append(message)
 
-    update = json.dumps({"update_id": 4242, "message": {
-        "message_id": 1, "date": 1700000000, "text": "Secret-phrase about my armpits",
-        "chat": {"id": 606, "type": "private", "first_name": "Zelda"},
-        "from": {"id": 606, "is_bot": False, "first_name": "Zelda", "username": "zelda_q"}}})
+    update = json.dumps(
+        {
+            "update_id": 4242,
+            "message": {
+                "message_id": 1,
+                "date": 1700000000,
+                "text": "Secret-phrase about my armpits",
+                "chat": {"id": 606, "type": "private", "first_name": "Zelda"},
+                "from": {"id": 606, "is_bot": False, "first_name": "Zelda", "username": "zelda_q"},
+            },
+        }
+    )
     caplog.set_level("DEBUG", logger="addons.telegram")
     statuses = receive_all(
         channel,
-        [StubRequest(update.encode()), StubRequest(update.encode()),
-         StubRequest(b"{}", secret="nope")],
+        [StubRequest(update.encode()), StubRequest(update.encode()), StubRequest(b"{}", secret="nope")],
         on_new_message,
     )
     assert statuses == [200, 200, 403]
     [message] = received
     assert (message.text, message.sender_id, message.input_channel) == (
-        "Secret-phrase about my armpits", "606", "telegram")
+        "Secret-phrase about my armpits",
+        "606",
+        "telegram",
+    )
     assert message.metadata is None  # no names in the tracker either
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "Telegram update 4242 (message/text)" in logged and "duplicate" in logged
@@ -452,8 +480,10 @@ def test_handler_answers_200_when_the_assistant_fails(
     async def on_new_message(message: Any) -> None:
         raise RuntimeError(f"Rasa broke on {message.text!r}")
 
-    update = {"update_id": 1, "message": {"message_id": 1, "date": 0, "text": "my armpits",
-                                          "chat": {"id": 607, "type": "private"}}}
+    update = {
+        "update_id": 1,
+        "message": {"message_id": 1, "date": 0, "text": "my armpits", "chat": {"id": 607, "type": "private"}},
+    }
     caplog.set_level("DEBUG", logger="addons.telegram")
     statuses = receive_all(channel, [StubRequest(json.dumps(update).encode())], on_new_message)
     assert statuses == [200]  # a retry would only repeat the failure
@@ -500,8 +530,7 @@ def test_handler_passes_raw_text_captions_and_edits_to_rasa(bot_api: FakeBotAPI)
         for update_id, kind, message in updates
     ]
     assert receive_all(channel, requests, on_new_message) == [200] * len(updates)
-    assert [(m.text, m.sender_id, m.input_channel, m.message_id, m.metadata)
-            for m in received] == [
+    assert [(m.text, m.sender_id, m.input_channel, m.message_id, m.metadata) for m in received] == [
         (f"/start@{BOT_USERNAME}", "608", "telegram", "telegram-11", None),
         ("/help I have chest pain", "608", "telegram", "telegram-12", None),
         ("crushing chest pain", "608", "telegram", "telegram-13", None),
@@ -511,8 +540,7 @@ def test_handler_passes_raw_text_captions_and_edits_to_rasa(bot_api: FakeBotAPI)
     ]
     assert all(isinstance(m.output_channel, ClinicTelegramOutput) for m in received)
     # Only the photo and the voice note without a (real) caption were answered here.
-    assert [call.text for call in bot_api.calls_to("sendMessage", "608")] == (
-        [text_only_reply()] * 2)
+    assert [call.text for call in bot_api.calls_to("sendMessage", "608")] == ([text_only_reply()] * 2)
     assert bot_api.calls_to("sendMessage", str(-chat)) == []
 
 
@@ -580,6 +608,7 @@ def test_webhook_script_refuses_bad_settings(
 
 # --- End to end: Rasa with the Telegram channel -----------------------------------------
 
+
 def post_json(url: str, payload: Any, timeout: float = 30) -> Any:
     status, answer = post_raw(url, json.dumps(payload).encode(), secret=None, timeout=timeout)
     assert status == 200, (status, answer)
@@ -618,9 +647,7 @@ def telegram_stack(
     stack.stop_all()
 
 
-def post_raw(
-    url: str, body: bytes, secret: Optional[str] = SECRET, timeout: float = 60
-) -> Tuple[int, Any]:
+def post_raw(url: str, body: bytes, secret: Optional[str] = SECRET, timeout: float = 60) -> Tuple[int, Any]:
     """POSTs ``body`` as Telegram would; returns (status, decoded JSON answer)."""
     headers = {"Content-Type": "application/json"}
     if secret is not None:
@@ -639,8 +666,13 @@ def send_update(stack: Stack, update: Dict[str, Any], secret: Optional[str] = SE
 
 
 def user(chat_id: int) -> Dict[str, Any]:
-    return {"id": chat_id, "is_bot": False, "first_name": "Zelda", "last_name": "Quixotic",
-            "username": "zelda_q"}
+    return {
+        "id": chat_id,
+        "is_bot": False,
+        "first_name": "Zelda",
+        "last_name": "Quixotic",
+        "username": "zelda_q",
+    }
 
 
 def message_update(chat_id: int, chat_type: str = "private", **content: Any) -> Dict[str, Any]:
@@ -649,9 +681,7 @@ def message_update(chat_id: int, chat_type: str = "private", **content: Any) -> 
         chat.update(first_name="Zelda")
     return {
         "update_id": next(update_ids),
-        "message": {
-            "message_id": 1, "date": 1700000000, "chat": chat, "from": user(chat_id), **content
-        },
+        "message": {"message_id": 1, "date": 1700000000, "chat": chat, "from": user(chat_id), **content},
     }
 
 
@@ -670,8 +700,12 @@ def button_tap(chat_id: int, data: str) -> Dict[str, Any]:
             "from": user(chat_id),
             "chat_instance": "42",
             "data": data,
-            "message": {"message_id": 7, "date": 1700000000, "text": "earlier answer",
-                        "chat": {"id": chat_id, "type": "private"}},
+            "message": {
+                "message_id": 7,
+                "date": 1700000000,
+                "text": "earlier answer",
+                "chat": {"id": chat_id, "type": "private"},
+            },
         },
     }
 
@@ -684,10 +718,9 @@ def stored_events(stack: Stack, sender_id: str) -> List[Tuple[Any, ...]]:
     """The tracker store's rows for one conversation (its SQLite file, read directly)."""
     url = stack.env["TRACKER_STORE_URL"]
     assert url.startswith("sqlite:///"), url
-    with closing(sqlite3.connect(url[len("sqlite:///"):], timeout=10)) as db:
+    with closing(sqlite3.connect(url[len("sqlite:///") :], timeout=10)) as db:
         return db.execute(
-            "SELECT id, type_name, intent_name, action_name FROM events WHERE sender_id = ?"
-            " ORDER BY id",
+            "SELECT id, type_name, intent_name, action_name FROM events WHERE sender_id = ? ORDER BY id",
             (sender_id,),
         ).fetchall()
 
@@ -742,9 +775,7 @@ def test_start_with_a_risk_after_it_gets_the_urgent_escalation(
 # NEEDS THE GUARD (command stripping, as above; "/ask_cost@1.0" would otherwise be read
 # as the intent ask_cost with confidence 1.0, skipping the safety check).
 @pytest.mark.e2e
-@pytest.mark.parametrize(
-    "text", ["/help I have chest pain", "/ask_cost@1.0 I have crushing chest pain"]
-)
+@pytest.mark.parametrize("text", ["/help I have chest pain", "/ask_cost@1.0 I have crushing chest pain"])
 def test_a_command_with_an_emergency_after_it_gets_the_emergency_warning(
     telegram_stack: Stack, bot_api: FakeBotAPI, text: str
 ) -> None:
@@ -766,8 +797,7 @@ def test_a_typed_intent_payload_does_not_forge_an_emergency(
     assert send_update(telegram_stack, message_update(chat, text=forged)) == 200
     texts = [call.text for call in replies(bot_api, chat)]
     assert texts, "the patient got no reply"
-    assert not any(text.startswith("🚨") or "Call emergency services now" in text
-                   for text in texts), texts
+    assert not any(text.startswith("🚨") or "Call emergency services now" in text for text in texts), texts
     # The guard may answer it itself ("unknown command": nothing stored) or pass what is
     # left to NLU; either way no report_emergency intent and no emergency escalation.
     rows = stored_events(telegram_stack, stored_sender(chat))
@@ -777,9 +807,7 @@ def test_a_typed_intent_payload_does_not_forge_an_emergency(
 
 
 @pytest.mark.e2e
-def test_urgent_message_gets_escalation_text_then_warning(
-    telegram_stack: Stack, bot_api: FakeBotAPI
-) -> None:
+def test_urgent_message_gets_escalation_text_then_warning(telegram_stack: Stack, bot_api: FakeBotAPI) -> None:
     chat = next(chat_ids)
     update = message_update(chat, text="I'm pregnant, how much does it cost?")
     assert send_update(telegram_stack, update) == 200
@@ -802,9 +830,7 @@ def test_emergency_message_gets_the_emergency_warning_first(
 
 
 @pytest.mark.e2e
-def test_button_tap_is_acknowledged_and_answered(
-    telegram_stack: Stack, bot_api: FakeBotAPI
-) -> None:
+def test_button_tap_is_acknowledged_and_answered(telegram_stack: Stack, bot_api: FakeBotAPI) -> None:
     chat = next(chat_ids)
     update = {
         "update_id": next(update_ids),
@@ -813,13 +839,20 @@ def test_button_tap_is_acknowledged_and_answered(
             "from": user(chat),
             "chat_instance": "42",
             "data": "/ask_insurance",
-            "message": {"message_id": 7, "date": 1700000000, "text": "earlier answer",
-                        "chat": {"id": chat, "type": "private"}},
+            "message": {
+                "message_id": 7,
+                "date": 1700000000,
+                "text": "earlier answer",
+                "chat": {"id": chat, "type": "private"},
+            },
         },
     }
     assert send_update(telegram_stack, update) == 200
-    assert [call.params["callback_query_id"] for call in bot_api.calls_to("answerCallbackQuery")
-            if call.params["callback_query_id"] == f"cbq-{chat}"] == [f"cbq-{chat}"]
+    assert [
+        call.params["callback_query_id"]
+        for call in bot_api.calls_to("answerCallbackQuery")
+        if call.params["callback_query_id"] == f"cbq-{chat}"
+    ] == [f"cbq-{chat}"]
     [reply] = replies(bot_api, chat)
     assert "insurance" in reply.text.lower() and "Some health insurance plans" in reply.text
 
@@ -829,10 +862,13 @@ def test_unknown_hashed_button_says_it_expired(telegram_stack: Stack, bot_api: F
     chat = next(chat_ids)
     update = {
         "update_id": next(update_ids),
-        "callback_query": {"id": f"cbq-{chat}", "from": user(chat), "chat_instance": "42",
-                           "data": "#not-a-known-hash",
-                           "message": {"message_id": 7, "date": 1700000000,
-                                       "chat": {"id": chat, "type": "private"}}},
+        "callback_query": {
+            "id": f"cbq-{chat}",
+            "from": user(chat),
+            "chat_instance": "42",
+            "data": "#not-a-known-hash",
+            "message": {"message_id": 7, "date": 1700000000, "chat": {"id": chat, "type": "private"}},
+        },
     }
     assert send_update(telegram_stack, update) == 200
     assert [call.text for call in replies(bot_api, chat)] == [EXPIRED_BUTTON_REPLY]
@@ -856,8 +892,17 @@ def test_missing_or_forged_secret_is_refused(
 @pytest.mark.parametrize(
     "content",
     [
-        {"sticker": {"file_id": "s", "file_unique_id": "s", "width": 512, "height": 512,
-                     "is_animated": False, "is_video": False, "type": "regular"}},
+        {
+            "sticker": {
+                "file_id": "s",
+                "file_unique_id": "s",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+                "type": "regular",
+            }
+        },
         {"photo": PHOTO},
         {"photo": PHOTO, "caption": "   "},
         {"voice": {"file_id": "v", "file_unique_id": "v", "duration": 3}},
@@ -891,12 +936,11 @@ def test_a_photo_caption_describing_an_emergency_gets_the_emergency_warning(
 
 
 @pytest.mark.e2e
-def test_a_document_caption_is_answered_like_text(
-    telegram_stack: Stack, bot_api: FakeBotAPI
-) -> None:
+def test_a_document_caption_is_answered_like_text(telegram_stack: Stack, bot_api: FakeBotAPI) -> None:
     chat = next(chat_ids)
-    update = message_update(chat, document={"file_id": "d", "file_unique_id": "d"},
-                            caption="how much does it cost?")
+    update = message_update(
+        chat, document={"file_id": "d", "file_unique_id": "d"}, caption="how much does it cost?"
+    )
     assert send_update(telegram_stack, update) == 200
     [reply] = replies(bot_api, chat)
     assert "$50 to $200" in reply.text and "/ask_insurance" in reply.callback_data
@@ -936,27 +980,54 @@ def _unhandled_updates(chat: int) -> Dict[str, Dict[str, Any]]:
     group = {"id": -chat, "type": "group", "title": "Sweaty hands"}
     message = {"message_id": 3, "date": 1700000000, "from": user(chat)}
     return {
-        "edited_group_text": {"edited_message": {**message, "chat": group,
-                                                 "edit_date": 1700000100, "text": "I'm pregnant"}},
+        "edited_group_text": {
+            "edited_message": {**message, "chat": group, "edit_date": 1700000100, "text": "I'm pregnant"}
+        },
         # A live location sends an edit each time it moves: no reply to each.
-        "edited_live_location": {"edited_message": {
-            **message, "chat": {"id": chat, "type": "private"}, "edit_date": 1700000100,
-            "location": {"latitude": 52.5, "longitude": 13.4, "live_period": 900}}},
-        "edited_channel_post": {"edited_channel_post": {
-            "message_id": 4, "date": 1700000000, "edit_date": 1700000100, "text": "news",
-            "chat": {"id": -100 - chat, "type": "channel"}}},
+        "edited_live_location": {
+            "edited_message": {
+                **message,
+                "chat": {"id": chat, "type": "private"},
+                "edit_date": 1700000100,
+                "location": {"latitude": 52.5, "longitude": 13.4, "live_period": 900},
+            }
+        },
+        "edited_channel_post": {
+            "edited_channel_post": {
+                "message_id": 4,
+                "date": 1700000000,
+                "edit_date": 1700000100,
+                "text": "news",
+                "chat": {"id": -100 - chat, "type": "channel"},
+            }
+        },
         "member_join": {"message": {**message, "chat": group, "new_chat_members": [user(chat)]}},
         "group_text": {"message": {**message, "chat": group, "text": "how much does it cost?"}},
-        "channel_post": {"channel_post": {"message_id": 4, "date": 1700000000, "text": "news",
-                                          "chat": {"id": -100 - chat, "type": "channel"}}},
-        "my_chat_member": {"my_chat_member": {
-            "chat": {"id": chat, "type": "private"}, "from": user(chat), "date": 1700000000,
-            "old_chat_member": {"status": "member", "user": user(1)},
-            "new_chat_member": {"status": "kicked", "user": user(1), "until_date": 0}}},
-        "private_service": {"message": {**message, "chat": {"id": chat, "type": "private"},
-                                        "pinned_message": {"message_id": 1}}},
-        "inline_query": {"inline_query": {"id": "q", "from": user(chat), "query": "cost",
-                                          "offset": ""}},
+        "channel_post": {
+            "channel_post": {
+                "message_id": 4,
+                "date": 1700000000,
+                "text": "news",
+                "chat": {"id": -100 - chat, "type": "channel"},
+            }
+        },
+        "my_chat_member": {
+            "my_chat_member": {
+                "chat": {"id": chat, "type": "private"},
+                "from": user(chat),
+                "date": 1700000000,
+                "old_chat_member": {"status": "member", "user": user(1)},
+                "new_chat_member": {"status": "kicked", "user": user(1), "until_date": 0},
+            }
+        },
+        "private_service": {
+            "message": {
+                **message,
+                "chat": {"id": chat, "type": "private"},
+                "pinned_message": {"message_id": 1},
+            }
+        },
+        "inline_query": {"inline_query": {"id": "q", "from": user(chat), "query": "cost", "offset": ""}},
     }
 
 
@@ -982,7 +1053,8 @@ def test_repeated_update_is_answered_once(telegram_stack: Stack, bot_api: FakeBo
 
 @pytest.mark.e2e
 @pytest.mark.parametrize(
-    "body", [b"{not json", b"\xff\xfe", b"", b"[1, 2]", b'{"message": {}}', b'{"update_id": "7"}'],
+    "body",
+    [b"{not json", b"\xff\xfe", b"", b"[1, 2]", b'{"message": {}}', b'{"update_id": "7"}'],
     ids=["broken", "not-utf8", "empty", "list", "no-update-id", "string-update-id"],
 )
 def test_malformed_updates_get_400(telegram_stack: Stack, body: bytes) -> None:
@@ -1072,12 +1144,11 @@ def test_rest_delete_with_the_same_id_leaves_the_telegram_chat_alone(
 
 
 @pytest.fixture
-def stack_without_actions(
-    trained_model: Path, bot_api: FakeBotAPI, tmp_path: Path
-) -> Iterator[Stack]:
+def stack_without_actions(trained_model: Path, bot_api: FakeBotAPI, tmp_path: Path) -> Iterator[Stack]:
     """A stack of its own whose action server has been stopped."""
-    stack = Stack(telegram_env(tmp_path, bot_api), model=trained_model, with_web=False,
-                  log_dir=tmp_path / "logs")
+    stack = Stack(
+        telegram_env(tmp_path, bot_api), model=trained_model, with_web=False, log_dir=tmp_path / "logs"
+    )
     stack.start_all(timeout=240)
     try:
         stack.stop("actions")
@@ -1110,9 +1181,21 @@ def test_server_log_holds_no_message_text_or_names(telegram_stack: Stack) -> Non
     names or secrets reached the Rasa server's log (at the default INFO level)."""
     log = telegram_stack.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
     assert "refused a request without the right secret token" in log
-    for private in ("how much does it cost", "pregnant", "chest hurts", "chest pain",
-                    "can't breathe", "can I use it", "delete my data", "risk_reason",
-                    "Zelda", "Quixotic", "zelda_q", SECRET, TOKEN):
+    for private in (
+        "how much does it cost",
+        "pregnant",
+        "chest hurts",
+        "chest pain",
+        "can't breathe",
+        "can I use it",
+        "delete my data",
+        "risk_reason",
+        "Zelda",
+        "Quixotic",
+        "zelda_q",
+        SECRET,
+        TOKEN,
+    ):
         assert private not in log
 
 

@@ -69,8 +69,11 @@ def turn(intent: str, action: str, timestamp: float) -> List[Event]:
         UserUttered(
             f"text for {intent}",
             {"name": intent, "confidence": 0.9},
-            parse_data={"intent": {"name": intent, "confidence": 0.9}, "entities": [],
-                        "text": f"text for {intent}"},
+            parse_data={
+                "intent": {"name": intent, "confidence": 0.9},
+                "entities": [],
+                "text": f"text for {intent}",
+            },
             timestamp=timestamp,
         ),
         ActionExecuted(action, timestamp=timestamp + 0.1),
@@ -98,7 +101,9 @@ def conversation(turns: int, start: float = 1000.0) -> List[Event]:
 
 def store_for(tmp_path: Path, max_events: int = 20) -> RecentEventsSQLTrackerStore:
     return RecentEventsSQLTrackerStore(
-        domain=DOMAIN, dialect="sqlite", host=f"sqlite:///{tmp_path / 'tracker.db'}",
+        domain=DOMAIN,
+        dialect="sqlite",
+        host=f"sqlite:///{tmp_path / 'tracker.db'}",
         max_events=max_events,
     )
 
@@ -114,9 +119,7 @@ async def append(store: TrackerStore, sender: str, events: List[Event]) -> Dialo
 
 def stored_rows(tmp_path: Path, sender: str) -> List[dict]:
     with sqlite3.connect(tmp_path / "tracker.db") as db:
-        rows = db.execute(
-            "SELECT data FROM events WHERE sender_id = ? ORDER BY id", (sender,)
-        ).fetchall()
+        rows = db.execute("SELECT data FROM events WHERE sender_id = ? ORDER BY id", (sender,)).fetchall()
     return [json.loads(r[0]) for r in rows]
 
 
@@ -128,8 +131,12 @@ def full_tracker(events: List[Event]) -> DialogueStateTracker:
 
 
 def test_window_starts_at_the_latest_session_start() -> None:
-    rows = [(1, "action", "action_listen", ""), (2, "session_started", None, ""),
-            (3, "action", "action_listen", ""), (4, "user", None, "")]
+    rows = [
+        (1, "action", "action_listen", ""),
+        (2, "session_started", None, ""),
+        (3, "action", "action_listen", ""),
+        (4, "user", None, ""),
+    ]
     assert window_start(rows, full=True) == (1, False)
 
 
@@ -153,7 +160,9 @@ def test_carried_state_keeps_the_latest_of_each_and_stops_at_a_reset() -> None:
     ]
     carried = carried_state(newest_first)
     assert [(e["event"], e.get("value")) for e in carried] == [
-        ("active_loop", None), ("pause", None), ("slot", "pregnancy"),
+        ("active_loop", None),
+        ("pause", None),
+        ("slot", "pregnancy"),
     ]
     after_reset = carried_state([slot("mood", "sad", 3.0), ("reset_slots", "{}"), slot("mood", "happy", 1.0)])
     assert [e["value"] for e in after_reset] == ["sad"]

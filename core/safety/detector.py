@@ -81,9 +81,7 @@ class RiskDetector:
         PatternFileError: either file is missing or malformed.
     """
 
-    def __init__(
-        self, patterns_path: Path = PATTERNS_PATH, phrases_path: Path = PHRASES_PATH
-    ) -> None:
+    def __init__(self, patterns_path: Path = PATTERNS_PATH, phrases_path: Path = PHRASES_PATH) -> None:
         import spacy
 
         self._nlp = spacy.blank("en")
@@ -199,13 +197,9 @@ class RiskDetector:
                 continue
             if rule.not_followed_by and end < len(doc) and doc[end].lower_ in rule.not_followed_by:
                 continue
-            if rule.requires_any and not (
-                set(keys[:start]) | set(keys[end:])
-            ) & rule.requires_any:
+            if rule.requires_any and not (set(keys[:start]) | set(keys[end:])) & rule.requires_any:
                 continue
-            findings.append(
-                Finding(rule.level, rule.reason, start, end, is_negated(doc, keys, start, end))
-            )
+            findings.append(Finding(rule.level, rule.reason, start, end, is_negated(doc, keys, start, end)))
         return findings
 
     def _foreign_findings(self, text: str, doc: "Doc", english: List[Finding]) -> List[Finding]:

@@ -39,9 +39,7 @@ from typing import Dict, FrozenSet, List, Mapping, Sequence, Tuple
 from core.safety.findings import EMERGENCY
 from core.safety.patterns import PatternFileError, read_yaml
 
-PHRASES_PATH = (
-    Path(__file__).resolve().parents[2] / "knowledge" / "risk_phrases_multilingual.yml"
-)
+PHRASES_PATH = Path(__file__).resolve().parents[2] / "knowledge" / "risk_phrases_multilingual.yml"
 
 #: How many words before a phrase a negation cue may stand.
 NEGATION_WINDOW = 5
@@ -52,7 +50,7 @@ _SPECIAL_FOLDS = {"ß": "ss", "œ": "oe", "æ": "ae", "ø": "o", "ł": "l", "đ"
 #: hyphens and the like separate words and are dropped.
 _TOKEN_RE = re.compile(r"[^\W_]+|[^\w\s'\u2019\u2018`\u00b4\u02bc\-\u2010\u2011\u2013]")
 #: Punctuation that ends a clause.
-CLAUSE_PUNCTUATION: FrozenSet[str] = frozenset(".,;:!?¿¡()[]/\"«»…")
+CLAUSE_PUNCTUATION: FrozenSet[str] = frozenset('.,;:!?¿¡()[]/"«»…')
 
 
 def _words(text: str) -> FrozenSet[str]:
@@ -86,9 +84,7 @@ LANGUAGES: Dict[str, LanguageRules] = {
             "se sabe sabemos seguro segura seguros creo creemos pienso recuerdo idea "
             "descarto descartan estoy_segura para paro deja dejo aguanto soporto solo"
         ),
-        clause_breaks=_words(
-            "pero y e o u aunque porque si cuando pues sino mientras que ademas además"
-        ),
+        clause_breaks=_words("pero y e o u aunque porque si cuando pues sino mientras que ademas además"),
         fillers=_words(
             "tengo tiene tienes tenia tenía tuve tenido he ha has hay habia había estoy "
             "esta está estado siento sentido me se le lo la el un una de del ya ningun "
@@ -96,13 +92,9 @@ LANGUAGES: Dict[str, LanguageRules] = {
         ),
     ),
     "de": LanguageRules(
-        negation_cues=_words(
-            "nicht kein keine keinen keinem keiner keines nie niemals ohne weder"
-        ),
+        negation_cues=_words("nicht kein keine keinen keinem keiner keines nie niemals ohne weder"),
         doubt=_words("weiss weis sicher glaube glauben ausschliessen nur mal"),
-        clause_breaks=_words(
-            "aber und oder weil wenn ob obwohl sondern doch dass daß denn als"
-        ),
+        clause_breaks=_words("aber und oder weil wenn ob obwohl sondern doch dass daß denn als"),
         fillers=_words(
             "ich habe hab hatte hat bin war ist mich mir ein eine einen einer gar "
             "uberhaupt ueberhaupt noch mehr je jemals wirklich"
@@ -111,8 +103,7 @@ LANGUAGES: Dict[str, LanguageRules] = {
     "fr": LanguageRules(
         negation_cues=_words("ne n pas jamais sans aucun aucune ni"),
         doubt=_words(
-            "sais sait savons sur sure surs sures pense crois exclure arrete arrête "
-            "seulement que qu"
+            "sais sait savons sur sure surs sures pense crois exclure arrete arrête seulement que qu"
         ),
         clause_breaks=_words("mais et ou parce si quand car donc puisque lorsque"),
         fillers=_words(
@@ -123,9 +114,7 @@ LANGUAGES: Dict[str, LanguageRules] = {
     "it": LanguageRules(
         negation_cues=_words("non mai senza nessun nessuna nessuno"),
         doubt=_words("so sa sappiamo sicuro sicura credo penso escludo solo smette smetto"),
-        clause_breaks=_words(
-            "ma e o perché perche se quando però pero anche mentre oppure"
-        ),
+        clause_breaks=_words("ma e o perché perche se quando però pero anche mentre oppure"),
         fillers=_words(
             "ho ha hai avuto sono e è mi si un una uno il lo la l di del alcun alcuna "
             "sento sentito mai piu più"
@@ -133,12 +122,8 @@ LANGUAGES: Dict[str, LanguageRules] = {
     ),
     "pt": LanguageRules(
         negation_cues=_words("nao não nunca jamais sem nem nenhum nenhuma"),
-        doubt=_words(
-            "sei sabe sabemos certeza certo certa acho para paro consigo so só"
-        ),
-        clause_breaks=_words(
-            "mas e ou porque porquê se quando embora porem porém pois enquanto"
-        ),
+        doubt=_words("sei sabe sabemos certeza certo certa acho para paro consigo so só"),
+        clause_breaks=_words("mas e ou porque porquê se quando embora porem porém pois enquanto"),
         fillers=_words(
             "tenho tem tive teve tido estou esta está estava sinto senti me eu um uma "
             "o a de do da nenhum nenhuma nunca mais"
@@ -258,9 +243,7 @@ class MultilingualPhrases:
             raise PatternFileError(f"{path} must map languages to categories")
         for language, categories in data.items():
             if language not in LANGUAGES:
-                raise PatternFileError(
-                    f"{path}: unknown language '{language}' (known: {sorted(LANGUAGES)})"
-                )
+                raise PatternFileError(f"{path}: unknown language '{language}' (known: {sorted(LANGUAGES)})")
             if not isinstance(categories, dict) or not categories:
                 raise PatternFileError(f"{path}: language '{language}' has no categories")
             for reason, phrases in categories.items():
@@ -333,9 +316,7 @@ class MultilingualPhrases:
         return matches
 
 
-def _merge_overlaps(
-    folded: FoldedText, matches: List[MultilingualMatch]
-) -> List[MultilingualMatch]:
+def _merge_overlaps(folded: FoldedText, matches: List[MultilingualMatch]) -> List[MultilingualMatch]:
     """Merges matches of one reason whose words overlap ("un pacemaker" / "pacemaker");
     the merged match is negated when either was."""
     matches.sort(key=lambda m: (m.reason, m.start, -m.end))
@@ -358,9 +339,7 @@ def _merge_overlaps(
     return merged
 
 
-def _is_negated(
-    folded: FoldedText, start: int, end: int, rules: LanguageRules, level: str
-) -> bool:
+def _is_negated(folded: FoldedText, start: int, end: int, rules: LanguageRules, level: str) -> bool:
     """True when a cue of the language, shortly before in the same clause, negates it."""
     if any(word in rules.negation_cues for word in folded.folded[start:end]):
         return False  # the negation is part of the phrase: "no puedo respirar"

@@ -65,8 +65,6 @@ TEST_PAGE = """<!doctype html>
 """
 
 
-
-
 class _Handler(SimpleHTTPRequestHandler):
     """Serves web/ and the generated test page; quiet."""
 

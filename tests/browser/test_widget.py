@@ -159,13 +159,17 @@ def test_escalation_cards_on_a_phone(new_page, web, assistant, screenshots):
     expect(urgent).to_be_visible()
     expect(urgent).to_contain_text("healthcare professional")
     expect(urgent).to_have_css("background-color", "rgb(254, 243, 199)")  # amber
-    expect(urgent.get_by_role("link", name=f"Call {CLINIC_PHONE}")).to_have_attribute("href", "tel:+15550100100")
+    expect(urgent.get_by_role("link", name=f"Call {CLINIC_PHONE}")).to_have_attribute(
+        "href", "tel:+15550100100"
+    )
     book = urgent.get_by_role("link", name="Book a consultation")
     expect(book).to_have_attribute("href", BOOKING_URL)
     expect(book).to_have_attribute("rel", "noopener noreferrer")
     expect(quick_replies(page)).to_have_text(["Contact the clinic"])
     # The booking link in the assistant's text is a real link too (built as an element, not HTML).
-    expect(bot_messages(page).nth(-2).get_by_role("link", name=BOOKING_URL)).to_have_attribute("href", BOOKING_URL)
+    expect(bot_messages(page).nth(-2).get_by_role("link", name=BOOKING_URL)).to_have_attribute(
+        "href", BOOKING_URL
+    )
     page.screenshot(path=str(screenshots / "widget-360x640-urgent.png"))
 
     ask(page, "my chest hurts and I'm sweating")
@@ -320,7 +324,9 @@ def test_slow_or_empty_answers_are_errors_with_retry(new_page, web, assistant):
 
     page.route(
         webhook(assistant),
-        lambda route: route.fulfill(status=500, json={"error": "boom"}, headers={"Access-Control-Allow-Origin": origin}),
+        lambda route: route.fulfill(
+            status=500, json={"error": "boom"}, headers={"Access-Control-Allow-Origin": origin}
+        ),
     )
     page.get_by_role("button", name="Retry").click()
     expect(page.locator(".sca-error")).to_contain_text("went wrong at the assistant's end")
@@ -353,7 +359,10 @@ def test_markup_is_shown_as_text_never_run(new_page, web, assistant):
             "buttons": [{"title": "<img src=x onerror=alert(5)>", "payload": "/greet"}],
         },
         {"recipient_id": "x", "text": "javascript:alert(4) http://x.example/<svg/onload=alert(7)>"},
-        {"recipient_id": "x", "custom": {"escalation": {"level": "emergency", "phone": "javascript:alert(6)"}}},
+        {
+            "recipient_id": "x",
+            "custom": {"escalation": {"level": "emergency", "phone": "javascript:alert(6)"}},
+        },
     ]
     page.route(
         webhook(assistant),
@@ -363,7 +372,9 @@ def test_markup_is_shown_as_text_never_run(new_page, web, assistant):
     expect(bot_messages(page).nth(-3)).to_contain_text("<b>bold</b> <img src=x onerror=alert(2)>")
     expect(quick_replies(page)).to_have_text(["<img src=x onerror=alert(5)>"])
     expect(page.locator(".sca-card-emergency a")).to_have_attribute("href", "tel:911")
-    links = shadow_eval(page, "return [...root.querySelectorAll('a[href]')].map(a => a.getAttribute('href'));")
+    links = shadow_eval(
+        page, "return [...root.querySelectorAll('a[href]')].map(a => a.getAttribute('href'));"
+    )
     assert all(h.startswith(("tel:", "http://", "https://")) for h in links), links
     assert shadow_eval(page, "return root.querySelectorAll('img, script, b, svg').length;") == 0
     page.unroute(webhook(assistant))
@@ -538,7 +549,9 @@ def _post_with_origin(url: str, origin: str, method: str = "POST"):
     headers = {"Origin": origin, "Content-Type": "application/json"}
     data = json.dumps({"sender": "cors-test", "message": "hello"}).encode() if method == "POST" else None
     if method == "OPTIONS":
-        headers.update({"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+        headers.update(
+            {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+        )
     request = urllib.request.Request(url, data=data, headers=headers, method=method)
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.headers
