@@ -16,7 +16,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 TEST_PREREQS :=
 -include mk/*.mk
 
-.PHONY: help setup run test validate train test-unit test-stories heldout lock clean retention
+.PHONY: help setup run test lint format validate train test-unit test-stories heldout lock clean retention
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -37,6 +37,15 @@ train: $(MODEL) ## train the model if data, domain or config changed
 run: setup train ## set up, train if needed and run: actions :5055, Rasa :5005, widget :8080
 	$(PY) scripts/serve.py
 
+lint: setup ## ruff lint, ruff format check and mypy (config in pyproject.toml)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: setup ## ruff format the code and apply ruff's safe fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
 validate: setup ## check the training data and domain
 	$(RASA) data validate --fail-on-warnings
 
@@ -46,7 +55,7 @@ test-unit: setup ## pytest: actions, safety layer, knowledge, end to end
 test-stories: setup train ## rasa test conversation stories
 	$(RASA) test core --stories tests/ --model $(MODEL) --fail-on-prediction-errors --out results
 
-test: setup validate train test-stories $(TEST_PREREQS) test-unit ## everything CI runs
+test: setup lint validate train test-stories $(TEST_PREREQS) test-unit ## everything CI runs
 
 heldout: setup train ## held-out accuracy and escalation figures (NLU + safety layer)
 	$(PY) scripts/heldout.py $(MODEL)

@@ -136,7 +136,7 @@ class NumpyLogisticRegressionClassifier(LogisticRegressionClassifier):
                 continue
             ranking = [
                 {"name": name, "confidence": confidence}
-                for name, confidence in zip(self.clf.classes_, probabilities)
+                for name, confidence in zip(self.clf.classes_, probabilities, strict=True)
             ]
             ranking.sort(key=lambda entry: -entry["confidence"])
             message.set(INTENT, ranking[0], add_to_output=True)

@@ -66,7 +66,7 @@ class AtomicRedisLockStore(RedisLockStore):
         try:
             return self._change(conversation_id, issue)
         except Exception as error:
-            raise LockError(f"Error while acquiring lock. Error:\n{error}")
+            raise LockError(f"Error while acquiring lock. Error:\n{error}") from error
 
     def update_lock(self, conversation_id: Text) -> None:
         self._change(conversation_id, lambda lock: (None, lock))  # drops expired tickets
@@ -98,5 +98,6 @@ class ClinicLockStore(LockStore):
         if store == "in_memory":
             return InMemoryLockStore()
         if store == "redis":
-            return AtomicRedisLockStore(host=endpoint_config.url or "localhost", **settings)
+            host = endpoint_config.url if endpoint_config else None
+            return AtomicRedisLockStore(host=host or "localhost", **settings)
         raise ValueError(f"LOCK_STORE_TYPE must be 'in_memory' or 'redis', not {store!r}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Optional
 
 from rasa.core.tracker_store import FailSafeTrackerStore, InMemoryTrackerStore, SQLTrackerStore
 
@@ -57,7 +57,7 @@ def _erase_from(inner: Any, sender_id: str) -> int:
     raise NotImplementedError(f"Cannot erase from a {type(inner).__name__}")
 
 
-def purge_older_than(store: Any, days: float, now: float = None) -> int:
+def purge_older_than(store: Any, days: float, now: Optional[float] = None) -> int:
     """Deletes conversations whose latest event is older than ``days``; returns how many."""
     inner = unwrap(store)
     cutoff = (now if now is not None else time.time()) - days * 86400

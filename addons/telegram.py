@@ -132,7 +132,7 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> List[str]:
     while _utf16_len(text) > limit:
         # The longest prefix within the limit (astral characters count twice).
         units, end = 0, 0
-        for end, char in enumerate(text):
+        for end, char in enumerate(text):  # noqa: B007 - end is read after the loop
             units += 2 if ord(char) > 0xFFFF else 1
             if units > limit:
                 break

@@ -178,6 +178,8 @@ def carried_state(older: Iterable[Tuple[str, str]]) -> List[Dict[Text, Any]]:
 class RecentEventsSQLTrackerStore(SQLTrackerStore):
     """``SQLTrackerStore`` that loads a bounded window of recent events."""
 
+    engine: sa.engine.Engine  # set by SQLTrackerStore.__init__, replaced by _tune_sqlite
+
     def __init__(
         self,
         domain: Optional[Domain] = None,
@@ -229,7 +231,7 @@ class RecentEventsSQLTrackerStore(SQLTrackerStore):
     def _add_indexes(self) -> None:
         """Indexes that keep both queries range scans over a few rows."""
         table = self.SQLEvent.__table__
-        wanted = {TYPE_INDEX: ("sender_id", "type_name", "id")}
+        wanted: Dict[str, Tuple[str, ...]] = {TYPE_INDEX: ("sender_id", "type_name", "id")}
         if self.engine.dialect.name != "sqlite":
             # SQLite's sender_id index already ends with the rowid (= id).
             wanted["ix_events_sender_id_id"] = ("sender_id", "id")

@@ -52,11 +52,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from heldout import load_messages, outcome_of_intent, score  # noqa: E402
-from serve import Stack, local_env  # noqa: E402
-
 from core.settings import environment  # noqa: E402
 from core.stats import percentile  # noqa: E402
+
+from heldout import load_messages, outcome_of_intent, score  # noqa: E402
+from serve import Stack, local_env  # noqa: E402
 
 BUILD = ROOT / ".build" / "bench"
 BENCH = ROOT / "bench"
@@ -439,7 +439,7 @@ async def heldout(system: System) -> Tuple[Any, List[float]]:
             parsed = await post(session, system.parse_url, {"text": text})
             latencies.append((time.perf_counter() - sent) * 1000)
             outcomes.append(outcome_of_intent(parsed["intent"]["name"]))
-    return score((t, e, o) for (t, e), o in zip(messages, outcomes)), latencies
+    return score((t, e, o) for (t, e), o in zip(messages, outcomes, strict=True)), latencies
 
 
 #: Sent at messages 1-5, 96-100 and 496-500 of the long conversation, so that the
@@ -714,9 +714,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print("Targets for A:")
     for label, ok, detail in targets(results, args):
         print(f"  [{'x' if ok else ' '}] {label}: {detail}")
-    errors = {n: sum(results[n]["load"][str(l)]["errors"] for l in LEVELS) for n in SYSTEMS}
+    errors = {n: sum(results[n]["load"][str(level)]["errors"] for level in LEVELS) for n in SYSTEMS}
     apologies = {
-        n: sum(results[n]["load"][str(l)]["apologies"] for l in LEVELS) + results[n]["long"]["unanswered"]
+        n: sum(results[n]["load"][str(level)]["apologies"] for level in LEVELS)
+        + results[n]["long"]["unanswered"]
         for n in SYSTEMS
     }
     print(f"Errors during load: {errors}; turns answered with an apology or slow-down: {apologies}")

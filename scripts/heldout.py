@@ -140,7 +140,7 @@ def main(argv: Sequence[str]) -> int:
     model = args.model
     messages = load_messages(args.set)
     outcomes = asyncio.run(_predict(model, [t for t, _ in messages]))
-    result = score((t, e, o) for (t, e), o in zip(messages, outcomes))
+    result = score((t, e, o) for (t, e), o in zip(messages, outcomes, strict=True))
     print(result.report())
     if args.verbose:
         for text, expected, outcome in result.misses:

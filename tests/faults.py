@@ -77,6 +77,8 @@ def request(
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     all_headers = {"Content-Type": "application/json"} if body is not None else {}
     all_headers.update(headers or {})
+    if parts.hostname is None:
+        raise ValueError(f"no host in {url!r}")
     last_error: Optional[BaseException] = None
     for _ in range(3):
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)

@@ -47,7 +47,7 @@ class Call:
         return (markup or {}).get("inline_keyboard", [])
 
     @property
-    def callback_data(self) -> List[str]:
+    def callback_data(self) -> List[Optional[str]]:
         return [button.get("callback_data") for row in self.keyboard for button in row]
 
 

@@ -7,7 +7,7 @@ model file must load without pickle.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import List, Tuple, Type
 
 import numpy as np
 import pytest
@@ -54,7 +54,9 @@ def messages(count: int, seed: int, with_intent: bool = True) -> List[Message]:
     return result
 
 
-def train(cls: type, storage_dir: Path, name: str) -> tuple:
+def train(
+    cls: Type[LogisticRegressionClassifier], storage_dir: Path, name: str
+) -> Tuple[LocalModelStorage, Resource, ExecutionContext]:
     storage_dir.mkdir(parents=True, exist_ok=True)
     storage = LocalModelStorage(storage_dir)
     resource = Resource(name)

@@ -17,8 +17,8 @@ import pytest
 from rasa.shared.core.domain import Domain
 
 from actions.knowledge import get_knowledge
-from core.settings import get_settings
 from addons.nlg import ClinicResponseGenerator
+from core.settings import get_settings
 from scripts.heldout import HELDOUT_PATH, load_messages, score
 
 pytestmark = pytest.mark.e2e
@@ -243,7 +243,7 @@ def test_heldout_set_end_to_end(
         pytest.skip(f"{path} not present")
     messages = load_messages(path)
     outcomes = [outcome_from_reply(talk(new_sender("heldout"), text), known_replies) for text, _ in messages]
-    result = score((t, e, o) for (t, e), o in zip(messages, outcomes))
+    result = score((t, e, o) for (t, e), o in zip(messages, outcomes, strict=True))
     report = f"== {name}: {path.name}\n{result.report()}"
     print(report)
     summary.extend(report.splitlines())

@@ -26,6 +26,7 @@ def test_every_faq_intent_gets_its_answer_and_buttons(
     domain: Dict[str, Any],
 ) -> None:
     topic = get_knowledge().for_intent(intent)
+    assert topic is not None
 
     events = ActionAnswerFaq().run(dispatcher, make_tracker(intent=intent), domain)
 

@@ -123,7 +123,8 @@ def test_valid_file_loads(tmp_path: Path) -> None:
         "c": {**GOOD_TOPIC, "intent": "ask_c", "related": ["a", "b"]},
     }
     knowledge = load_knowledge(write(tmp_path, topics))
-    assert knowledge.for_intent("ask_b").key == "b"
+    topic = knowledge.for_intent("ask_b")
+    assert topic is not None and topic.key == "b"
     assert knowledge.for_intent("ask_zzz") is None
 
 

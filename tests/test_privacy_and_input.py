@@ -6,9 +6,15 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import List
 
 import pytest
-from rasa.core.tracker_store import FailSafeTrackerStore, InMemoryTrackerStore, SQLTrackerStore
+from rasa.core.tracker_store import (
+    FailSafeTrackerStore,
+    InMemoryTrackerStore,
+    SQLTrackerStore,
+    TrackerStore,
+)
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -35,7 +41,8 @@ from scripts import retention
     ],
 )
 def test_bad_bodies_are_explained(body: object, problem: str) -> None:
-    assert problem in check_request(body)
+    explained = check_request(body)
+    assert explained is not None and problem in explained
 
 
 @pytest.mark.parametrize("body", [{"sender": "x", "message": "hi"}, {"sender": 7, "message": ""}])
@@ -51,7 +58,7 @@ def sql_store(tmp_path: Path) -> SQLTrackerStore:
     return SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "t.db"))
 
 
-def save(store, sender: str, texts: list, at: float) -> None:
+def save(store: TrackerStore, sender: str, texts: List[str], at: float) -> None:
     tracker = DialogueStateTracker(sender, slots=[])
     for text in texts:
         tracker.update(UserUttered(text, timestamp=at))

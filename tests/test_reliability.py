@@ -513,7 +513,9 @@ def test_tracker_store_unreachable_gets_the_apology_and_is_reported(faulty: Faul
             assert reply.status == 200 and apologises(reply), reply
         with open(log, "rb") as lines:
             lines.seek(offset)
-            errors = [l for l in lines.read().decode(errors="replace").splitlines() if " ERROR " in l]
+            errors = [
+                line for line in lines.read().decode(errors="replace").splitlines() if " ERROR " in line
+            ]
         assert any("Tracker store" in line for line in errors), errors[:5]
         assert not any("InMemoryTrackerStore" in line for line in errors), errors[:5]
         print("\n".join(["rasa.log while the store was down:"] + errors[:3]))
@@ -776,6 +778,7 @@ def test_no_message_text_or_personal_data_in_the_logs(assistant: Stack, faulty: 
     finally:
         faulty.fake.mode = "forward"
 
+    assert assistant.log_dir is not None  # the session's assistant logs to files
     logs = list(assistant.log_dir.glob("*.log")) + list(faulty.log_dir.glob("*.log"))
     assert {p.name for p in logs} >= {"rasa.log", "actions.log"}
     for path in logs:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, cast
 
 import pytest
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from core.safety import EMERGENCY, URGENT, Assessment, Finding
 from addons.safety import GENERAL_REASON, Decision, SafetyRuleLayer, decide
+from core.safety import EMERGENCY, URGENT, Assessment, Finding
 
 NOTHING = Assessment(None, None)
 DENIED = Assessment(None, None, (Finding(URGENT, "implanted_device", 3, 4, negated=True),))
@@ -35,6 +35,13 @@ def reason_entity(message: Message) -> Optional[Dict[str, Any]]:
     return found[0] if found else None
 
 
+def reason_value(message: Message) -> Any:
+    """The risk_reason entity's value; fails the test if there is no such entity."""
+    entity = reason_entity(message)
+    assert entity is not None, message.get(ENTITIES)
+    return entity["value"]
+
+
 def test_rule_finding_overrides_a_confident_faq_intent(layer: SafetyRuleLayer) -> None:
     message = classified(
         "I'm pregnant, how much does it cost?", [("ask_cost", 0.97), ("ask_insurance", 0.02)]
@@ -42,7 +49,7 @@ def test_rule_finding_overrides_a_confident_faq_intent(layer: SafetyRuleLayer) -
     layer.process([message])
     assert message.get(INTENT) == {"name": "report_risk", "confidence": 1.0}
     assert message.get(INTENT_RANKING_KEY)[0]["name"] == "report_risk"
-    assert reason_entity(message)["value"] == "pregnancy"
+    assert reason_value(message) == "pregnancy"
 
 
 def test_emergency_beats_urgent_and_fallback(layer: SafetyRuleLayer) -> None:
@@ -51,7 +58,7 @@ def test_emergency_beats_urgent_and_fallback(layer: SafetyRuleLayer) -> None:
     )
     layer.process([message])
     assert message.get(INTENT)["name"] == "report_emergency"
-    assert reason_entity(message)["value"] == "chest_pain"
+    assert reason_value(message) == "chest_pain"
 
 
 def test_runs_even_when_the_classifier_is_unsure(layer: SafetyRuleLayer) -> None:
@@ -116,7 +123,11 @@ def test_message_without_text_is_skipped(layer: SafetyRuleLayer) -> None:
             Decision("nlu_fallback", 0.5),
         ),
         # the patient denied the risk the classifier reacted to
-        (DENIED, [("report_risk", 0.95), ("ask_session", 0.04)], Decision("ask_session", pytest.approx(0.8))),
+        (
+            DENIED,
+            [("report_risk", 0.95), ("ask_session", 0.04)],
+            Decision("ask_session", cast(float, pytest.approx(0.8))),
+        ),
         # nothing risky anywhere
         (NOTHING, [("ask_cost", 0.9)], None),
         (NOTHING, [], None),

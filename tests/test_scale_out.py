@@ -141,7 +141,13 @@ def converse(stacks: Tuple[Stack, Stack], index: int) -> List[str]:
         answers: Dict[int, Answer] = {}
         barrier = threading.Barrier(len(AT_ONCE))
 
-        def at_once(i: int) -> None:
+        # The loop's values are bound as defaults: each round's threads see their own.
+        def at_once(
+            i: int,
+            barrier: threading.Barrier = barrier,
+            answers: Dict[int, Answer] = answers,
+            round_: int = round_,
+        ) -> None:
             barrier.wait()
             answers[i] = send(stacks[(i + round_) % 2].rasa_url, who, AT_ONCE[i][0])
 

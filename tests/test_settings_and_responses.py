@@ -11,9 +11,9 @@ import pytest
 import yaml
 from rasa.shared.core.domain import Domain
 
+from addons.nlg import ClinicResponseGenerator
 from core.safety import get_detector
 from core.settings import ClinicSettings, SettingsError, get_settings, load_settings, settings_path
-from addons.nlg import ClinicResponseGenerator
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTING_NAMES = set(ClinicSettings.__dataclass_fields__)
@@ -167,7 +167,7 @@ def test_readme_lists_every_environment_variable() -> None:
     table = readme[readme.index("| variable | default | what it sets |") :]
     table = table[: table.index("\n\n")]
     listed = set(
-        re.findall(r"`([A-Z][A-Z0-9_]+)`", "\n".join(l.split("|")[1] for l in table.splitlines()[2:]))
+        re.findall(r"`([A-Z][A-Z0-9_]+)`", "\n".join(row.split("|")[1] for row in table.splitlines()[2:]))
     )
     assert listed == set(DEFAULTS)
 

@@ -24,7 +24,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Coroutine, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -45,9 +45,10 @@ from addons.telegram import (
     update_type,
 )
 from core.settings import get_settings
+
+import telegram_webhook
 from serve import Stack, local_env
 from telegram_fake_api import Call, FakeBotAPI
-import telegram_webhook
 
 TOKEN = "123456:TEST"
 SECRET = "test-secret_0123456789"
@@ -254,7 +255,7 @@ def bot_api() -> Iterator[FakeBotAPI]:
     api.stop()
 
 
-def run_async(coroutine: Awaitable[Any]) -> Any:
+def run_async(coroutine: Coroutine[Any, Any, Any]) -> Any:
     """Runs a coroutine on a fresh event loop in a thread of its own, whatever loop the
     session's main thread has running (the browser tests' Playwright keeps one)."""
     with ThreadPoolExecutor(max_workers=1) as pool:

@@ -210,6 +210,7 @@ async def test_window_predicts_like_the_whole_conversation(tmp_path: Path) -> No
     events = conversation(30)
     await append(store, "s", events)
     window = await store.retrieve("s")
+    assert window is not None
     whole = full_tracker(events)
     # MemoizationPolicy (max_history 3) and RulePolicy look at the last few states.
     assert window.past_states(DOMAIN)[-4:] == whole.past_states(DOMAIN)[-4:]
@@ -231,6 +232,7 @@ async def test_slots_loop_and_pause_from_before_the_window_are_carried_over(tmp_
         events += turn("greet", "utter_greet", 1700.0 + i)
     await append(store, "s", events)
     window = await store.retrieve("s")
+    assert window is not None
     whole = full_tracker(events)
     assert len(window.events) < len(whole.events)
     assert window.get_slot("risk_reason") == "pacemaker"
@@ -249,6 +251,7 @@ async def test_nothing_is_carried_over_a_restart_or_slot_reset(tmp_path: Path) -
         events += turn("greet", "utter_greet", 1600.0 + i)
     await append(store, "s", events)
     window = await store.retrieve("s")
+    assert window is not None
     assert window.get_slot("mood") is None
     assert window.get_slot("risk_reason") is None
     assert window.current_slot_values() == full_tracker(events).current_slot_values()
@@ -259,6 +262,7 @@ async def test_a_new_session_starts_the_window(tmp_path: Path) -> None:
     events = conversation(4) + session_start(5000.0) + turn("greet", "utter_greet", 5001.0)
     await append(store, "s", events)
     window = await store.retrieve("s")
+    assert window is not None
     assert isinstance(window.events[0], SessionStarted)
     assert len(window.events) == 1 + 1 + 4
 
@@ -320,6 +324,7 @@ async def test_postgresql(tmp_path: Path) -> None:
     await append(store, sender, events[:10])
     await append(store, sender, events[10:])
     window = await store.retrieve(sender)
+    assert window is not None
     assert len(window.events) <= 20
     assert window.get_slot("mood") == "sad"
     full = await store.retrieve_full_tracker(sender)

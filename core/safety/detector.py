@@ -36,7 +36,7 @@ import unicodedata
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Set, Tuple, cast
 
 from core.safety.findings import URGENT, Assessment, Finding
 from core.safety.lexicon import NEGATING_PHRASES, NOT_TYPOS, SLANG
@@ -53,6 +53,7 @@ from core.safety.patterns import (
 from core.safety.spelling import SpellingCorrector, max_edits, osa_distance
 
 if TYPE_CHECKING:
+    from spacy.pipeline import Lemmatizer
     from spacy.tokens import Doc
 
 #: Only this much of a message is checked: longer messages are refused by the channel
@@ -89,7 +90,8 @@ class RiskDetector:
         self._nlp.initialize()
         # Every English word form the lemma table knows is never "corrected". The table
         # is keyed by string hashes, so inflected forms are looked up through it.
-        table = self._nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+        lemmatizer = cast("Lemmatizer", self._nlp.get_pipe("lemmatizer"))  # typed as any Pipe
+        table = lemmatizer.lookups.get_table("lemma_lookup")
         self._lemma_table = table
         self._known_words: Set[str] = {v for v in table.values() if isinstance(v, str)}
         self._patterns: CompiledPatterns = load_patterns(patterns_path, self._nlp)
@@ -168,7 +170,7 @@ class RiskDetector:
         with self._lock:  # spaCy's Matcher is not documented as thread-safe
             doc = self._nlp(normalised)
             keys = [token_key(token) for token in doc]
-            for token, key in zip(doc, keys):
+            for token, key in zip(doc, keys, strict=True):
                 setattr(token, _KEY_SETTER, key)
             matches = self._patterns.matcher(doc)
         return doc, keys, matches
@@ -225,16 +227,16 @@ class RiskDetector:
         spans = [_finding_words(doc, f) for f in english]
         related = [
             [m for m in matches if m.reason == f.reason and _same_words(words, m.words)]
-            for f, words in zip(english, spans)
+            for f, words in zip(english, spans, strict=True)
         ]
         foreign: List[Finding] = []
         for m in matches:
             negated = m.negated
             if not negated and m.level == URGENT:
-                ours = [f for f, rel in zip(english, related) if m in rel]
+                ours = [f for f, rel in zip(english, related, strict=True) if m in rel]
                 negated = bool(ours) and all(f.negated for f in ours)
             foreign.append(Finding(m.level, m.reason, m.start, m.end, negated, m.language))
-        for index, (finding, rel) in enumerate(zip(english, related)):
+        for index, (finding, rel) in enumerate(zip(english, related, strict=True)):
             if finding.level == URGENT and not finding.negated and rel:
                 if all(m.negated for m in rel):
                     english[index] = replace(finding, negated=True)

@@ -12,17 +12,34 @@ from __future__ import annotations
 
 import html
 import os
-import socket
 import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Protocol, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
 from core.ports import free_port
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Dialog, Page
+
+    from scripts.serve import Stack
+
+    class RecordedPage(Page):
+        """A page as ``new_page`` makes it: it records uncaught errors and dialogs."""
+
+        errors: List[str]
+        dialogs: List[str]
+
+
+class NewPage(Protocol):
+    """The ``new_page`` fixture: opens a page in a fresh browser context."""
+
+    def __call__(self, phone: bool = False, viewport: Optional[Dict[str, int]] = None) -> RecordedPage: ...
+
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
@@ -114,7 +131,7 @@ class WebServer:
 
 
 @pytest.fixture(scope="session")
-def web(assistant) -> Iterator[WebServer]:
+def web(assistant: Stack) -> Iterator[WebServer]:
     """web/ on the port the Rasa server's CORS configuration allows."""
     server = WebServer(int(assistant.env["WEB_PORT"]))
     yield server
@@ -130,7 +147,7 @@ def other_origin_web() -> Iterator[WebServer]:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser() -> Iterator[Browser]:
     # Module scope, not session: while Playwright's sync API is running it marks its
     # event loop as running, which would break the asyncio tests of later modules.
     if not Path(CHROMIUM).exists():
@@ -152,28 +169,28 @@ def axe_source() -> Path:
 
 
 @pytest.fixture
-def new_page(browser) -> Iterator[Callable[..., object]]:
+def new_page(browser: Browser) -> Iterator[NewPage]:
     """Opens a page in a fresh browser context (empty localStorage): new_page(phone=True).
 
     Every page records JavaScript errors and dialogs (``page.errors``, ``page.dialogs``);
     a test fails if the page threw an uncaught error.
     """
-    contexts = []
-    pages: List[object] = []
+    contexts: List[BrowserContext] = []
+    pages: List[RecordedPage] = []
 
-    def make(phone: bool = False, viewport: Dict[str, int] = None):
-        options = {"viewport": viewport or (PHONE if phone else DESKTOP)}
+    def make(phone: bool = False, viewport: Optional[Dict[str, int]] = None) -> RecordedPage:
+        options: Dict[str, Any] = {"viewport": viewport or (PHONE if phone else DESKTOP)}
         if phone:
             options.update(is_mobile=True, has_touch=True, device_scale_factor=2)
         context = browser.new_context(**options)
         context.set_default_timeout(15_000)
         contexts.append(context)
-        page = context.new_page()
+        page = cast("RecordedPage", context.new_page())  # gets its errors and dialogs here
         page.errors = []
         page.dialogs = []
         page.on("pageerror", lambda error: page.errors.append(str(error)))
 
-        def on_dialog(dialog) -> None:
+        def on_dialog(dialog: Dialog) -> None:
             page.dialogs.append(dialog.message)
             dialog.dismiss()
 

@@ -8,10 +8,18 @@ from __future__ import annotations
 import json
 import socket
 import urllib.request
-from typing import Any, Dict, List
+from email.message import Message
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, TypeVar, cast
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, Request, expect
+
+if TYPE_CHECKING:
+    from scripts.serve import Stack
+    from tests.browser.conftest import NewPage, WebServer
+
+P = TypeVar("P", bound=Page)
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +33,7 @@ MARKUP = "<img src=x onerror=alert(1)>"
 # ---- helpers -----------------------------------------------------------------
 
 
-def goto(page: Page, web, rasa_url: str, **attributes: Any) -> Page:
+def goto(page: P, web: WebServer, rasa_url: str, **attributes: Any) -> P:
     """Loads the test page with the widget configured like a clinic would."""
     options = {
         "rasa_url": rasa_url,
@@ -41,27 +49,27 @@ def goto(page: Page, web, rasa_url: str, **attributes: Any) -> Page:
     return page
 
 
-def launcher(page: Page):
+def launcher(page: Page) -> Locator:
     return page.get_by_role("button", name="Questions? Chat with us")
 
 
-def panel(page: Page):
+def panel(page: Page) -> Locator:
     return page.get_by_role("dialog", name="Sweat Clinic assistant")
 
 
-def chat_input(page: Page):
+def chat_input(page: Page) -> Locator:
     return page.get_by_label("Your question")
 
 
-def bot_messages(page: Page):
+def bot_messages(page: Page) -> Locator:
     return page.locator(".sca-bot")
 
 
-def user_bubbles(page: Page):
+def user_bubbles(page: Page) -> Locator:
     return page.locator(".sca-user:not([hidden]) .sca-bubble")
 
 
-def quick_replies(page: Page):
+def quick_replies(page: Page) -> Locator:
     return page.locator(".sca-quick-btn")
 
 
@@ -92,7 +100,7 @@ def stored(page: Page) -> Dict[str, Any]:
     return page.evaluate("() => JSON.parse(localStorage.getItem('sweat-clinic-chat:v1'))")
 
 
-def axe_violations(page: Page, axe_source) -> List[Dict[str, Any]]:
+def axe_violations(page: Page, axe_source: Path) -> List[Dict[str, Any]]:
     """Serious and critical axe-core violations on the whole page, widget included."""
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.add_script_tag(path=str(axe_source))
@@ -105,14 +113,26 @@ def axe_violations(page: Page, axe_source) -> List[Dict[str, Any]]:
     return [v for v in violations if v["impact"] in ("serious", "critical")]
 
 
-def webhook(assistant) -> str:
+def webhook(assistant: Stack) -> str:
     return f"{assistant.rasa_url}/webhooks/rest/webhook"
+
+
+def post_recorder(into: List[Dict[str, Any]]) -> Callable[[Request], None]:
+    """A page "request" handler that appends each POST's JSON body to ``into``."""
+
+    def record(request: Request) -> None:
+        if request.method == "POST":
+            into.append(json.loads(cast(str, request.post_data)))  # the widget's POSTs have a body
+
+    return record
 
 
 # ---- conversation ----------------------------------------------------------------
 
 
-def test_desktop_conversation_with_quick_replies(new_page, web, assistant, screenshots):
+def test_desktop_conversation_with_quick_replies(
+    new_page: NewPage, web: WebServer, assistant: Stack, screenshots: Path
+) -> None:
     page = goto(new_page(), web, assistant.rasa_url)
     page.screenshot(path=str(screenshots / "widget-1280x800-closed.png"))
     expect(launcher(page)).to_have_attribute("aria-expanded", "false")
@@ -122,6 +142,7 @@ def test_desktop_conversation_with_quick_replies(new_page, web, assistant, scree
     expect(launcher(page)).to_be_hidden()
     expect(chat_input(page)).to_be_focused()
     box = panel(page).bounding_box()
+    assert box is not None
     assert box["width"] <= 420 and box["x"] > 800, f"desktop panel should sit in the corner: {box}"
     # The disclaimer is always there: automated, not a doctor, emergency number.
     disclaimer = page.locator(".sca-disclaimer")
@@ -138,7 +159,7 @@ def test_desktop_conversation_with_quick_replies(new_page, web, assistant, scree
 
     # Tapping a quick reply sends its payload and shows its title as the patient's message.
     requests: List[Dict[str, Any]] = []
-    page.on("request", lambda r: r.method == "POST" and requests.append(json.loads(r.post_data)))
+    page.on("request", post_recorder(requests))
     before = bot_messages(page).count()
     quick_replies(page).first.click()
     expect(user_bubbles(page).last).to_have_text("You: Does insurance cover it?")
@@ -150,7 +171,9 @@ def test_desktop_conversation_with_quick_replies(new_page, web, assistant, scree
     expect(page.locator(".sca-log")).to_have_attribute("aria-live", "polite")
 
 
-def test_escalation_cards_on_a_phone(new_page, web, assistant, screenshots):
+def test_escalation_cards_on_a_phone(
+    new_page: NewPage, web: WebServer, assistant: Stack, screenshots: Path
+) -> None:
     page = goto(new_page(phone=True), web, assistant.rasa_url)
     open_chat(page)
 
@@ -180,11 +203,14 @@ def test_escalation_cards_on_a_phone(new_page, web, assistant, screenshots):
     call = emergency.get_by_role("link", name="Call 911")
     expect(call).to_have_attribute("href", "tel:911")
     expect(bot_messages(page).nth(-2)).to_contain_text("Call emergency services now")
-    assert call.bounding_box()["height"] >= 48
+    call_box = call.bounding_box()
+    assert call_box is not None and call_box["height"] >= 48
     page.screenshot(path=str(screenshots / "widget-360x640-emergency.png"))
 
 
-def test_history_survives_reload_and_start_over_clears_it(new_page, web, assistant):
+def test_history_survives_reload_and_start_over_clears_it(
+    new_page: NewPage, web: WebServer, assistant: Stack
+) -> None:
     page = goto(new_page(), web, assistant.rasa_url)
     open_chat(page)
     ask(page, "how much does it cost?")
@@ -195,7 +221,7 @@ def test_history_survives_reload_and_start_over_clears_it(new_page, web, assista
 
     page.reload()
     sent: List[Dict[str, Any]] = []
-    page.on("request", lambda r: r.method == "POST" and sent.append(json.loads(r.post_data)))
+    page.on("request", post_recorder(sent))
     launcher(page).click()
     expect(messages).to_have_count(len(before))
     assert messages.all_inner_texts() == before
@@ -216,7 +242,9 @@ def test_history_survives_reload_and_start_over_clears_it(new_page, web, assista
     expect(messages).to_have_count(1)
 
 
-def test_deleting_the_conversation_clears_this_device_too(new_page, web, assistant):
+def test_deleting_the_conversation_clears_this_device_too(
+    new_page: NewPage, web: WebServer, assistant: Stack
+) -> None:
     page = goto(new_page(), web, assistant.rasa_url)
     open_chat(page)
     ask(page, "how much does it cost?")
@@ -240,7 +268,9 @@ def test_deleting_the_conversation_clears_this_device_too(new_page, web, assista
 # ---- errors ----------------------------------------------------------------------
 
 
-def test_assistant_down_keeps_the_message_and_retry_sends_it(new_page, web, assistant):
+def test_assistant_down_keeps_the_message_and_retry_sends_it(
+    new_page: NewPage, web: WebServer, assistant: Stack
+) -> None:
     page = goto(new_page(), web, assistant.rasa_url)
     open_chat(page)
     page.route(webhook(assistant), lambda route: route.abort("connectionrefused"))
@@ -279,7 +309,7 @@ def test_assistant_down_keeps_the_message_and_retry_sends_it(new_page, web, assi
     assert stored(page)["entries"][-2]["status"] == "sent"
 
 
-def test_nothing_listening_shows_the_clinic_phone(new_page, web):
+def test_nothing_listening_shows_the_clinic_phone(new_page: NewPage, web: WebServer) -> None:
     with socket.socket() as sock:  # a port with nothing listening
         sock.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -298,7 +328,9 @@ def test_nothing_listening_shows_the_clinic_phone(new_page, web):
     expect(chat_input(page)).to_have_value("")
 
 
-def test_slow_or_empty_answers_are_errors_with_retry(new_page, web, assistant):
+def test_slow_or_empty_answers_are_errors_with_retry(
+    new_page: NewPage, web: WebServer, assistant: Stack
+) -> None:
     page = goto(new_page(), web, assistant.rasa_url, timeout=1500)
     open_chat(page)
 
@@ -342,7 +374,7 @@ def test_slow_or_empty_answers_are_errors_with_retry(new_page, web, assistant):
 # ---- safety of rendering -----------------------------------------------------------
 
 
-def test_markup_is_shown_as_text_never_run(new_page, web, assistant):
+def test_markup_is_shown_as_text_never_run(new_page: NewPage, web: WebServer, assistant: Stack) -> None:
     page = goto(new_page(), web, assistant.rasa_url)
     open_chat(page)
 
@@ -389,7 +421,7 @@ def test_markup_is_shown_as_text_never_run(new_page, web, assistant):
 # ---- keyboard, phones, accessibility ------------------------------------------------
 
 
-def test_keyboard_only(new_page, web, assistant):
+def test_keyboard_only(new_page: NewPage, web: WebServer, assistant: Stack) -> None:
     page = goto(new_page(), web, assistant.rasa_url)
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="A link before the widget")).to_be_focused()
@@ -430,15 +462,17 @@ def test_keyboard_only(new_page, web, assistant):
     expect(launcher(page)).to_be_focused()
 
 
-def test_phone_layout(new_page, web, assistant, screenshots):
+def test_phone_layout(new_page: NewPage, web: WebServer, assistant: Stack, screenshots: Path) -> None:
     page = goto(new_page(phone=True), web, assistant.rasa_url)
     page.screenshot(path=str(screenshots / "widget-360x640-closed.png"))
     box = launcher(page).bounding_box()
+    assert box is not None
     assert box["width"] >= 44 and box["height"] >= 44
 
     launcher(page).tap()
     expect(bot_messages(page).first).to_contain_text(GREETING)
     box = panel(page).bounding_box()
+    assert box is not None
     assert (box["x"], box["y"], box["width"], box["height"]) == (0, 0, 360, 640), box
     expect(panel(page)).to_have_attribute("aria-modal", "true")
     ask(page, "how much does it cost?")
@@ -493,7 +527,9 @@ def test_phone_layout(new_page, web, assistant, screenshots):
 
 
 @pytest.mark.parametrize("phone", [True, False], ids=["360x640", "1280x800"])
-def test_axe_no_serious_violations(new_page, web, assistant, axe_source, screenshots, phone):
+def test_axe_no_serious_violations(
+    new_page: NewPage, web: WebServer, assistant: Stack, axe_source: Path, screenshots: Path, phone: bool
+) -> None:
     page = goto(new_page(phone=phone), web, assistant.rasa_url)
     size = "360x640" if phone else "1280x800"
     states = {"closed": axe_violations(page, axe_source)}
@@ -517,7 +553,9 @@ def test_axe_no_serious_violations(new_page, web, assistant, axe_source, screens
     assert not failures, json.dumps(failures, indent=1)
 
 
-def test_clinic_colours_keep_aa_contrast(new_page, web, assistant, axe_source):
+def test_clinic_colours_keep_aa_contrast(
+    new_page: NewPage, web: WebServer, assistant: Stack, axe_source: Path
+) -> None:
     """A pale brand colour gets dark text; as text on white it is darkened to 4.5:1."""
     page = goto(new_page(), web, assistant.rasa_url, color="#8fd3ff")
     expect(launcher(page)).to_have_css("background-color", "rgb(143, 211, 255)")
@@ -526,7 +564,9 @@ def test_clinic_colours_keep_aa_contrast(new_page, web, assistant, axe_source):
     assert axe_violations(page, axe_source) == []
 
 
-def test_demo_page(new_page, web, assistant, axe_source, screenshots):
+def test_demo_page(
+    new_page: NewPage, web: WebServer, assistant: Stack, axe_source: Path, screenshots: Path
+) -> None:
     """web/index.html, what `make run` serves: the widget comes from its one script tag."""
     for phone, size in ((False, "1280x800"), (True, "360x640")):
         page = new_page(phone=phone)
@@ -545,7 +585,7 @@ def test_demo_page(new_page, web, assistant, axe_source, screenshots):
 # ---- CORS ---------------------------------------------------------------------------
 
 
-def _post_with_origin(url: str, origin: str, method: str = "POST"):
+def _post_with_origin(url: str, origin: str, method: str = "POST") -> Message:
     headers = {"Origin": origin, "Content-Type": "application/json"}
     data = json.dumps({"sender": "cors-test", "message": "hello"}).encode() if method == "POST" else None
     if method == "OPTIONS":
@@ -558,7 +598,7 @@ def _post_with_origin(url: str, origin: str, method: str = "POST"):
 
 
 @pytest.mark.parametrize("method", ["POST", "OPTIONS"])
-def test_cors_allows_only_the_configured_origins(assistant, method):
+def test_cors_allows_only_the_configured_origins(assistant: Stack, method: str) -> None:
     allowed = assistant.env["WIDGET_ORIGINS"].split()
     assert allowed and "*" not in allowed
     for origin in allowed:
@@ -569,7 +609,9 @@ def test_cors_allows_only_the_configured_origins(assistant, method):
         assert headers.get("Access-Control-Allow-Origin") is None, origin
 
 
-def test_widget_on_a_foreign_origin_is_refused_by_the_browser(new_page, other_origin_web, assistant):
+def test_widget_on_a_foreign_origin_is_refused_by_the_browser(
+    new_page: NewPage, other_origin_web: WebServer, assistant: Stack
+) -> None:
     page = goto(new_page(), other_origin_web, assistant.rasa_url)
     launcher(page).click()
     expect(page.locator(".sca-error")).to_contain_text("can't be reached")
