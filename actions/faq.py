@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -19,8 +19,30 @@ logger = logging.getLogger(__name__)
 get_knowledge()
 
 
+#: Entity carrying the further topics of a message that asks several questions
+#: (set by the Rasa server, addons/understanding.py), in the order asked.
+TOPIC_ENTITY = "faq_topic"
+#: The honest "I don't have that answer" (a domain response, with the clinic's contacts).
+NOT_COVERED_INTENT = "ask_not_covered"
+MAX_TOPICS = 3
+
+
+def requested_topics(intent: Optional[Text], entities: List[Dict[Text, Any]]) -> List[Text]:
+    """The message's intent, then its further ``faq_topic`` intents: distinct, in order,
+    at most :data:`MAX_TOPICS`."""
+    topics: List[Text] = []
+    for name in [intent] + [e.get("value") for e in entities if e.get("entity") == TOPIC_ENTITY]:
+        if isinstance(name, str) and name and name not in topics:
+            topics.append(name)
+    return topics[:MAX_TOPICS]
+
+
 class ActionAnswerFaq(Action):
-    """Sends the answer for the message's FAQ intent, with related-topic buttons."""
+    """Sends the answer for the message's FAQ intent, with related-topic buttons.
+
+    A message that asks several questions gets one message per topic, in the order
+    asked, with the buttons once, on the last answer.
+    """
 
     def name(self) -> Text:
         return "action_answer_faq"
@@ -29,13 +51,27 @@ class ActionAnswerFaq(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[Dict[Text, Any]]:
         knowledge = get_knowledge()
-        intent = tracker.get_intent_of_latest_message()
-        topic = knowledge.for_intent(intent)
-        if topic is None:
+        latest = tracker.latest_message or {}
+        topics = requested_topics(tracker.get_intent_of_latest_message(), latest.get("entities") or [])
+        answers = [knowledge.for_intent(intent) for intent in topics]
+        found = [topic for topic in answers if topic is not None]
+        not_covered = NOT_COVERED_INTENT in topics
+        if not found and not not_covered:
             # Reached through a story or a stale button payload: ask again, don't guess.
-            logger.warning("No knowledge entry for intent %s", intent)
+            logger.warning("No knowledge entry for intent %s", topics[:1])
             dispatcher.utter_message(response="utter_default")
             return []
-        logger.info("Answering FAQ topic %s", topic.key)
-        dispatcher.utter_message(text=topic.text, buttons=topic_buttons(knowledge, topic.related))
+        logger.info("Answering FAQ topics %s", [topic.key for topic in found])
+        answered = {topic.key for topic in found}
+        for index, topic in enumerate(found):
+            if index < len(found) - 1 or not_covered:
+                dispatcher.utter_message(text=topic.text)
+                continue
+            related = [key for key in topic.related if key not in answered]
+            if len(related) < 2:  # keep two or three buttons
+                related = [key for key in knowledge.topics if key not in answered][:3]
+            dispatcher.utter_message(text=topic.text, buttons=topic_buttons(knowledge, related[:3]))
+        if not_covered:
+            # Its reply ends with the topic buttons.
+            dispatcher.utter_message(response="utter_not_covered")
         return []

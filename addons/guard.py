@@ -20,6 +20,8 @@ Before Rasa:
   so no request on one channel can read, write or erase another channel's
   conversation; replies still go to the channel's own id;
 * **metadata**: only the keys in ``METADATA_KEYS``, at most ``METADATA_MAX_BYTES``;
+* **several questions** in one message are parsed one by one
+  (``addons/understanding.py``) and handed to Rasa as the message's parse;
 * **fairness** (:class:`Lanes`): messages of ``LONG_MESSAGE_CHARS`` or more are
   handled one at a time, and each starts only when no short message is being handled
   (or after ``LONG_MESSAGE_MAX_WAIT`` seconds). Rasa runs NLU on the event loop, so a
@@ -50,6 +52,7 @@ from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, U
 
 from addons.patches import CURRENT_TEXTS
 from addons.privacy import ERASE_KEY, erase_conversation
+from addons.understanding import understand
 from core import replies
 from core.guard import (
     EMPTY,
@@ -228,7 +231,7 @@ class TurnGuard:
         failed = False
         try:
             long = len(screened.text) >= settings.long_message_chars
-            await self.lanes.run(long, original(agent, guarded_message))
+            await self.lanes.run(long, self._turn(agent, guarded_message, screened.is_payload, original))
         except Exception as error:  # logged by type only: the message may be in it
             failed = True
             logger.error("Handling a %s message failed: %s", channel, type(error).__name__)
@@ -238,6 +241,14 @@ class TurnGuard:
             if not failed:
                 logger.warning("A %s turn produced no reply; sending the apology", channel)
             await output.say(replies.apology())
+
+    @staticmethod
+    async def _turn(agent: Any, message: UserMessage, is_payload: bool, original: HandleMessage) -> None:
+        """Parses a typed message question by question (``addons.understanding``), then
+        lets Rasa handle it with that parse; a button payload goes to Rasa as it is."""
+        if not is_payload:
+            message.parse_data = await understand(agent, message.text or "")
+        await original(agent, message)
 
     async def _erase_then_confirm(self, agent: Any, sender: str, output: GuardedOutput) -> None:
         """Erases the conversation, then sends the held confirmation; or says it is

@@ -62,3 +62,32 @@ def test_intent_without_an_answer_asks_to_rephrase(
     assert events == []
     assert dispatcher.messages[0]["response"] == "utter_default"
     assert "utter_default" in domain["responses"]
+
+
+def test_several_topics_get_one_answer_each_in_order_with_buttons_once(
+    dispatcher: CollectingDispatcher, make_tracker: Callable[..., Tracker], domain: Dict[str, Any]
+) -> None:
+    knowledge = get_knowledge()
+    entities = [
+        {"entity": "faq_topic", "value": "ask_cost"},
+        {"entity": "faq_topic", "value": "ask_insurance"},
+        {"entity": "faq_topic", "value": "ask_cost"},  # asked twice: answered once
+        {"entity": "faq_topic", "value": "ask_safety"},  # a fourth topic: over the limit
+    ]
+    events = ActionAnswerFaq().run(dispatcher, make_tracker(intent="ask_session", entities=entities), domain)
+    assert events == []
+    texts = [m["text"] for m in dispatcher.messages]
+    assert texts == [knowledge.for_intent(i).text for i in ("ask_session", "ask_cost", "ask_insurance")]  # type: ignore[union-attr]
+    assert [bool(m["buttons"]) for m in dispatcher.messages] == [False, False, True]
+    payloads = {b["payload"] for b in dispatcher.messages[-1]["buttons"]}
+    assert payloads.isdisjoint({"/ask_session", "/ask_cost", "/ask_insurance"}) and len(payloads) >= 2
+
+
+def test_a_not_covered_question_among_others_ends_with_the_honest_reply(
+    dispatcher: CollectingDispatcher, make_tracker: Callable[..., Tracker], domain: Dict[str, Any]
+) -> None:
+    entities = [{"entity": "faq_topic", "value": "ask_not_covered"}]
+    ActionAnswerFaq().run(dispatcher, make_tracker(intent="ask_cost", entities=entities), domain)
+    assert dispatcher.messages[0]["text"] == get_knowledge().for_intent("ask_cost").text  # type: ignore[union-attr]
+    assert not dispatcher.messages[0]["buttons"]
+    assert dispatcher.messages[1]["response"] == "utter_not_covered"

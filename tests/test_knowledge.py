@@ -90,7 +90,8 @@ def test_answers_are_not_pasted_from_the_article() -> None:
 
 def test_every_faq_intent_in_the_domain_has_an_answer() -> None:
     domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
-    faq_intents = {i for i in domain["intents"] if i.startswith("ask_")}
+    # ask_not_covered is the honest "no answer" reply, a domain response.
+    faq_intents = {i for i in domain["intents"] if i.startswith("ask_")} - {"ask_not_covered"}
     answered = {t.intent for t in get_knowledge().topics.values()}
     assert faq_intents == answered
 

@@ -1,0 +1,104 @@
+"""Several questions in one message: which topics a message asks about, in order.
+
+The turn guard (``addons/guard.py``) calls :func:`understand` for every typed message
+instead of letting Rasa parse it. It parses the whole message with the model (the
+whole NLU pipeline, safety layer included), and, when the message holds several
+questions (``core.questions.split_questions``), each question on its own:
+
+* an escalation wins: the safety layer checks the whole message, so a risk in any of
+  its questions escalates it, with the whole message's context for negation ("is it
+  safe with a pacemaker? I don't have one"); the questions' own parses never
+  escalate on their own, as a question cut from its context could;
+* otherwise, when two or more questions are confidently about different FAQ topics
+  (``ask_*``, the honest ``ask_not_covered`` included), the message's intent is the
+  first one asked and the others travel, in order, as ``faq_topic`` entities, up to
+  :data:`MAX_TOPICS` in all; ``action_answer_faq`` answers each;
+* a greeting or thanks around one FAQ question ("hi! how much is it?") is answered as
+  that question;
+* otherwise the whole message's parse stands.
+
+The result is handed to Rasa as the message's ``parse_data``, so Rasa does not parse it
+again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+from core.questions import split_questions
+
+logger = logging.getLogger(__name__)
+
+#: At most this many topics are answered in one reply.
+MAX_TOPICS = 3
+#: How sure the classifier must be about a question for it to count as a topic.
+MIN_PART_CONFIDENCE = 0.45
+TOPIC_ENTITY = "faq_topic"
+RISK_LEVEL = {"report_emergency": 2, "report_risk": 1}
+CHITCHAT = frozenset({"greet", "thank", "goodbye", "affirm", "deny", "nlu_fallback"})
+
+
+def _intent(parse: Dict[Text, Any]) -> Text:
+    return str((parse.get("intent") or {}).get("name") or "")
+
+
+def _confidence(parse: Dict[Text, Any]) -> float:
+    return float((parse.get("intent") or {}).get("confidence") or 0.0)
+
+
+def is_topic(intent: Text) -> bool:
+    """An intent answered from the knowledge file, or the honest "not covered"."""
+    return intent.startswith("ask_")
+
+
+def combine(whole: Dict[Text, Any], parts: List[Dict[Text, Any]]) -> Dict[Text, Any]:
+    """The message's parse, from the whole message's and its questions' parses."""
+    if RISK_LEVEL.get(_intent(whole), 0) or _intent(whole) in ("other_language", "request_data_deletion"):
+        return whole
+    topics: List[Text] = []
+    for part in parts:
+        intent = _intent(part)
+        if is_topic(intent) and _confidence(part) >= MIN_PART_CONFIDENCE and intent not in topics:
+            topics.append(intent)
+    if len(topics) >= 2:
+        topics = topics[:MAX_TOPICS]
+        # Not covered goes last: its reply ends with the topic buttons.
+        topics.sort(key=lambda intent: intent == "ask_not_covered")
+        combined = dict(whole)
+        combined["intent"] = {"name": topics[0], "confidence": 1.0}
+        others = [
+            {"entity": TOPIC_ENTITY, "value": intent, "start": 0, "end": 0, "extractor": "MultiQuestion"}
+            for intent in topics[1:]
+        ]
+        combined["entities"] = [e for e in whole.get("entities") or [] if e.get("entity") != TOPIC_ENTITY]
+        combined["entities"] += others
+        return combined
+    if _intent(whole) in CHITCHAT and len(topics) == 1:
+        chosen = next(p for p in parts if _intent(p) == topics[0])
+        combined = dict(whole)
+        combined["intent"] = dict(chosen["intent"])
+        return combined
+    return whole
+
+
+async def understand(agent: Any, text: Text) -> Optional[Dict[Text, Any]]:
+    """The parse of a typed message (see the module docstring); None without a model."""
+    processor = getattr(agent, "processor", None)
+    if processor is None:
+        return None
+    from rasa.core.channels.channel import UserMessage
+
+    whole: Dict[Text, Any] = await processor.parse_message(UserMessage(text))
+    questions = split_questions(text)
+    if len(questions) < 2:
+        return whole
+    parts = [await processor.parse_message(UserMessage(question)) for question in questions]
+    combined = combine(whole, parts)
+    if combined is not whole:
+        logger.info(
+            "Several questions: intent=%s topics=%d",
+            _intent(combined),
+            1 + sum(1 for e in combined.get("entities") or [] if e.get("entity") == TOPIC_ENTITY),
+        )
+    return combined

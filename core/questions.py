@@ -1,0 +1,92 @@
+"""Splitting a message into the questions it asks.
+
+Patients often ask several things at once: "how long is a session, what does it cost,
+and does insurance help?". :func:`split_questions` cuts such a message into its
+questions or clauses, in the order asked, so each can be classified on its own
+(``addons/understanding.py``). A message with one question comes back whole.
+
+Cuts are made at sentence ends ("?", "!", "." followed by a space), semicolons and
+line breaks, and at a comma or "and"/"also"/"plus"/"or" that opens a new question
+("..., what does it cost", "... and does insurance help"). A part shorter than
+:data:`MIN_PART_WORDS` words is joined to its neighbour, so "thanks! how much is
+it?" stays one question with its greeting.
+
+Framework-free; no Rasa types.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import List
+
+#: Words that open a question: a new clause starting with one is a new question.
+QUESTION_OPENERS = (
+    "what",
+    "whats",
+    "what's",
+    "how",
+    "hows",
+    "how's",
+    "does",
+    "do",
+    "did",
+    "is",
+    "isnt",
+    "isn't",
+    "are",
+    "can",
+    "could",
+    "will",
+    "would",
+    "should",
+    "shall",
+    "when",
+    "where",
+    "which",
+    "who",
+    "whom",
+    "why",
+    "any",
+    "anything",
+    "has",
+    "have",
+    "was",
+)
+_OPENER = "|".join(re.escape(word) for word in QUESTION_OPENERS)
+#: A sentence end, a semicolon or a line break.
+_SENTENCE_END = re.compile(r"(?<=[?!.;])\s+|\n+")
+#: A comma or conjunction that opens a new question.
+_CLAUSE = re.compile(
+    rf",\s*(?:and\s+|also\s+|plus\s+|or\s+)?(?=(?:{_OPENER})\b)"
+    rf"|\s+(?:and(?:\s+also)?|also|plus|or)\s+(?=(?:{_OPENER})\b)",
+    re.IGNORECASE,
+)
+#: Parts shorter than this are joined to a neighbour.
+MIN_PART_WORDS = 3
+#: At most this many parts are returned (the rest stays with the last part).
+MAX_PARTS = 6
+
+
+def _words(text: str) -> int:
+    return len(re.findall(r"[^\W_]+", text))
+
+
+def split_questions(text: str) -> List[str]:
+    """The questions or clauses of a message, in order; ``[text]`` for a single one."""
+    text = text.strip()
+    if not text:
+        return []
+    pieces: List[str] = []
+    for sentence in _SENTENCE_END.split(text):
+        pieces.extend(p for p in _CLAUSE.split(sentence) if p and p.strip())
+    parts: List[str] = []
+    for piece in (p.strip(" ,;") for p in pieces):
+        if not piece:
+            continue
+        if parts and (_words(piece) < MIN_PART_WORDS or _words(parts[-1]) < MIN_PART_WORDS):
+            parts[-1] = f"{parts[-1]} {piece}"
+        else:
+            parts.append(piece)
+    if len(parts) > MAX_PARTS:
+        parts = parts[: MAX_PARTS - 1] + [" ".join(parts[MAX_PARTS - 1 :])]
+    return parts or [text]

@@ -1,0 +1,92 @@
+"""Several questions in one message: splitting (core/questions.py) and combining the
+questions' parses (addons/understanding.py), without a model."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+from addons.understanding import MAX_TOPICS, TOPIC_ENTITY, combine
+from core.questions import split_questions
+
+
+@pytest.mark.parametrize(
+    "text, parts",
+    [
+        (
+            "how long is a session, what does it cost, and does insurance help?",
+            ["how long is a session", "what does it cost", "does insurance help?"],
+        ),
+        (
+            "How much does it cost? Also is it covered by insurance? And can I do it at home?",
+            ["How much does it cost?", "Also is it covered by insurance?", "And can I do it at home?"],
+        ),
+        ("is it safe and does it work", ["is it safe", "does it work"]),
+        ("what is it\nwhere can I buy one", ["what is it", "where can I buy one"]),
+        ("thanks! how much is it?", ["thanks! how much is it?"]),
+        ("does it hurt or tingle", ["does it hurt or tingle"]),
+        ("how much is it", ["how much is it"]),
+        ("", []),
+    ],
+)
+def test_split_questions(text: str, parts: List[str]) -> None:
+    assert split_questions(text) == parts
+
+
+def test_split_questions_is_bounded() -> None:
+    text = " ".join(f"question number {i} is here?" for i in range(40))
+    parts = split_questions(text)
+    assert len(parts) == 6 and " ".join(parts) == text
+
+
+def parse(
+    intent: str, confidence: float = 0.9, entities: Optional[List[Dict[str, Any]]] = None
+) -> Dict[str, Any]:
+    return {"text": "t", "intent": {"name": intent, "confidence": confidence}, "entities": entities or []}
+
+
+def topics(result: Dict[str, Any]) -> List[str]:
+    return [result["intent"]["name"]] + [
+        e["value"] for e in result["entities"] if e["entity"] == TOPIC_ENTITY
+    ]
+
+
+def test_several_topics_are_answered_in_the_order_asked() -> None:
+    result = combine(
+        parse("ask_session", 0.5), [parse("ask_session"), parse("ask_cost"), parse("ask_insurance")]
+    )
+    assert topics(result) == ["ask_session", "ask_cost", "ask_insurance"]
+
+
+def test_at_most_three_distinct_topics() -> None:
+    parts = [parse(t) for t in ("ask_cost", "ask_cost", "ask_safety", "ask_session", "ask_insurance")]
+    assert topics(combine(parse("ask_cost"), parts)) == ["ask_cost", "ask_safety", "ask_session"][:MAX_TOPICS]
+
+
+def test_unsure_questions_do_not_add_topics() -> None:
+    whole = parse("ask_cost")
+    assert combine(whole, [parse("ask_cost"), parse("ask_safety", 0.2)]) is whole
+
+
+def test_not_covered_goes_last() -> None:
+    result = combine(parse("ask_cost"), [parse("ask_not_covered"), parse("ask_cost")])
+    assert topics(result) == ["ask_cost", "ask_not_covered"]
+
+
+def test_only_the_whole_message_escalates() -> None:
+    """The safety layer sees the whole message (all its questions, and the context that
+    negates one); a question cut from it never escalates on its own."""
+    whole = parse("ask_cost")
+    result = combine(whole, [parse("report_risk", 1.0), parse("ask_cost")])
+    assert result["intent"]["name"] == "ask_cost"
+
+
+def test_an_escalated_whole_message_stays_escalated() -> None:
+    whole = parse("report_emergency", 1.0)
+    assert combine(whole, [parse("ask_cost"), parse("ask_session")]) is whole
+
+
+def test_a_greeting_around_one_question_is_answered_as_that_question() -> None:
+    result = combine(parse("greet"), [parse("greet"), parse("ask_cost", 0.8)])
+    assert topics(result) == ["ask_cost"]
