@@ -9,9 +9,11 @@ the message, per-token ones included, stacks the sentence row into new sparse ma
 validation before the one matrix product that matters: a tenth of the Rasa server's
 CPU time per message. Here the sentence features of the featurizers are stacked into
 the same row and go straight into scikit-learn's own ``safe_sparse_dot`` and
-``softmax``, the arithmetic ``predict_proba`` ends in for a multinomial model, so the
-probabilities are the same to the last bit; anything else (dense features, a binary or
-one-vs-rest model) takes Rasa's path.
+``softmax``, the arithmetic ``predict_proba`` ends in for a multinomial model. Dense
+sentence features (the sentence embeddings of ``addons/dense_featurizer.py``) follow
+the sparse ones, in the order Rasa stacks them. The probabilities are Rasa's (to the
+last bit for sparse features, to float rounding with dense ones); a binary or
+one-vs-rest model takes Rasa's path.
 
 **The file format.** Rasa 3.6
 stores the fitted model with ``skops``, whose import, in a process that has already
@@ -31,7 +33,6 @@ import logging
 from typing import Any, Dict, List, Optional, Text
 
 import numpy as np
-import scipy.sparse
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -106,22 +107,32 @@ class NumpyLogisticRegressionClassifier(LogisticRegressionClassifier):
 
     def _probabilities(self, message: Message) -> Optional[np.ndarray]:
         """Class probabilities from the sentence features, or None for Rasa's path."""
-        sentence = []
+        sparse, dense = [], []
         for features in message.features:
-            if features.attribute != TEXT:
+            if features.attribute != TEXT or features.type != FEATURE_TYPE_SENTENCE:
                 continue
-            if not features.is_sparse():
-                return None  # dense features: Rasa's path stacks them in
-            if features.type == FEATURE_TYPE_SENTENCE:
-                sentence.append(features.features)
-        if not sentence:
+            (sparse if features.is_sparse() else dense).append(features.features)
+        if not sparse and not dense:
             return None
-        # The row Rasa's get_sparse_features builds (featurizers in pipeline order),
-        # without also combining and deep-copying the per-token features.
-        row = (scipy.sparse.hstack(sentence) if len(sentence) > 1 else sentence[0]).tocsr()
-        if row.shape != (1, self.clf.coef_.shape[1]):
+        # The row Rasa's _create_X builds: the sparse sentence features (featurizers in
+        # pipeline order), then the dense ones, without combining and deep-copying the
+        # per-token features too.
+        width = sum(m.shape[1] for m in sparse) + sum(np.shape(m)[-1] for m in dense)
+        if width != self.clf.coef_.shape[1] or any(np.shape(m)[0] != 1 for m in sparse + dense):
             return None
-        decision = safe_sparse_dot(row, self._weights(), dense_output=True)
+        weights = self._weights()
+        decision = np.zeros((1, weights.shape[1]))
+        offset = 0
+        for matrix in sparse:
+            columns = matrix.shape[1]
+            decision += safe_sparse_dot(matrix.tocsr(), weights[offset : offset + columns], dense_output=True)
+            offset += columns
+        for matrix in dense:
+            columns = np.shape(matrix)[-1]
+            decision += (
+                np.asarray(matrix, dtype=np.float64).reshape(1, columns) @ weights[offset : offset + columns]
+            )
+            offset += columns
         decision += self.clf.intercept_
         return softmax(decision, copy=False)[0]
 

@@ -89,7 +89,44 @@ def test_predicts_exactly_like_rasas_classifier(tmp_path: Path) -> None:
     assert [m.get(INTENT)["name"] for m in top] == INTENTS
 
 
-def test_dense_features_take_rasas_path(tmp_path: Path) -> None:
+def with_dense(items: List[Message], seed: int) -> List[Message]:
+    """Adds a dense sentence feature (like a sentence embedding) to each message."""
+    rng = np.random.default_rng(seed)
+    for message in items:
+        vector = rng.normal(size=(1, 8)).astype(np.float32)
+        message.add_features(Features(vector, FEATURE_TYPE_SENTENCE, TEXT, "SentenceEmbeddingFeaturizer"))
+    return items
+
+
+def test_dense_sentence_features_predict_like_rasas_classifier(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    this = sys.modules[__name__]
+    original = this.messages
+    monkeypatch.setattr(
+        this,
+        "messages",
+        lambda count, seed, with_intent=True: with_dense(original(count, seed, with_intent), seed),
+    )
+    ours = NumpyLogisticRegressionClassifier.load(
+        {**NumpyLogisticRegressionClassifier.get_default_config(), **CONFIG},
+        *train(NumpyLogisticRegressionClassifier, tmp_path / "ours", "ours"),
+    )
+    rasas = LogisticRegressionClassifier.load(
+        {**LogisticRegressionClassifier.get_default_config(), **CONFIG},
+        *train(LogisticRegressionClassifier, tmp_path / "rasa", "rasa"),
+    )
+    assert ours.clf.coef_.shape[1] == 48  # 40 sparse + 8 dense columns
+    message = this.messages(1, seed=4, with_intent=False)[0]
+    assert ours._probabilities(message) is not None  # the fast path, not Rasa's
+    for a, b in zip(ranking(ours), ranking(rasas), strict=True):
+        assert [e[0] for e in a] == [e[0] for e in b]
+        assert [e[-1] for e in a] == pytest.approx([e[-1] for e in b], abs=1e-9)
+
+
+def test_features_of_the_wrong_width_take_rasas_path(tmp_path: Path) -> None:
     ours = NumpyLogisticRegressionClassifier.load(
         {**NumpyLogisticRegressionClassifier.get_default_config(), **CONFIG},
         *train(NumpyLogisticRegressionClassifier, tmp_path, "ours"),
