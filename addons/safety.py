@@ -8,6 +8,11 @@ the classifier's own risk intents:
   reason, confidence 1.0 (a message that also asks a question still escalates);
   when the rules say urgent but the classifier is confident it is an emergency,
   the emergency wins;
+* the semantic safety net (``core.semantic_safety``: the message's embedding against
+  risk exemplars and safe look-alikes) finds a risk the rules did not, or an emergency
+  where the rules saw only an urgent risk -> the net's level and reason, confidence
+  1.0; never for a category the rules found negated ("I don't have a pacemaker"
+  stays quiet: an embedding barely sees the "don't");
 * the classifier picked a risk intent but the message only mentions risks to deny
   them ("I don't have a pacemaker") -> the best non-risk intent instead;
 * the classifier picked a risk intent with at least ``min_classifier_confidence`` and
@@ -29,6 +34,7 @@ escalation reply's wording. Only the level and reason are logged, never the text
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
 
@@ -42,6 +48,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from core.language import is_probably_not_english
 from core.safety import EMERGENCY, URGENT, Assessment, get_detector
+from core.semantic_safety import SemanticFinding, SemanticSafetyNet, negated_reasons, overrides_rules
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +61,24 @@ GENERAL_REASON = "general"
 #: A demoted message keeps the next intent only when it is at least this likely
 #: among the non-risk intents; otherwise the patient is asked to rephrase.
 DEMOTED_MIN_CONFIDENCE = 0.3
+
+_net_lock = threading.Lock()
+_net: Optional[SemanticSafetyNet] = None
+
+
+def get_semantic_net() -> SemanticSafetyNet:
+    """The process-wide semantic safety net, built on first use (not at import time).
+
+    Building it loads the sentence encoder and embeds every exemplar once; a missing or
+    unverified model fails loudly (``core.embeddings.EmbeddingModelError``).
+    """
+    global _net
+    with _net_lock:
+        if _net is None:
+            from core.embeddings import get_encoder
+
+            _net = SemanticSafetyNet(get_encoder())
+        return _net
 
 
 @dataclass(frozen=True)
@@ -69,18 +94,24 @@ def decide(
     assessment: Assessment,
     ranking: Sequence[Tuple[str, float]],
     min_classifier_confidence: float,
+    semantic: Optional[SemanticFinding] = None,
 ) -> Optional[Decision]:
-    """Combines the rule layer's assessment with the classifier's ranking.
+    """Combines the rule layer's assessment, the semantic net and the classifier's ranking.
 
     Args:
         assessment: what the rule layer found.
         ranking: the classifier's (intent, confidence) pairs, best first.
         min_classifier_confidence: how sure the classifier must be to escalate alone.
+        semantic: what the semantic safety net found, if anything.
 
     Returns:
         The decision, or None to keep the classifier's result.
     """
     candidates = [(name, conf) for name, conf in ranking if name != FALLBACK_INTENT]
+    override = overrides_rules(assessment, semantic)
+    if override is not None:
+        # A risk the rules missed, or an emergency where they saw only an urgent risk.
+        return Decision(RISK_INTENTS[override.level], 1.0, override.reason)
     if assessment.level:
         if (
             assessment.level == URGENT
@@ -141,12 +172,14 @@ class SafetyRuleLayer(GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"min_classifier_confidence": 0.8}
+        return {"min_classifier_confidence": 0.8, "semantic_net": True}
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         self._min_confidence = float(config["min_classifier_confidence"])
-        # Built when the model loads, so the first patient doesn't wait for spaCy.
+        # Built when the model loads, so the first patient doesn't wait for spaCy or
+        # the sentence encoder; one net per process, shared by every instance.
         self._detector = get_detector()
+        self._net = get_semantic_net() if config.get("semantic_net", True) else None
 
     @classmethod
     def create(
@@ -171,6 +204,7 @@ class SafetyRuleLayer(GraphComponent):
         if not text:
             return
         assessment = self._detector.assess(text)
+        semantic = self._net.check(text, exclude=negated_reasons(assessment)) if self._net else None
         ranking = [
             (entry.get("name"), float(entry.get("confidence") or 0.0))
             for entry in (message.get(INTENT_RANKING_KEY) or [])
@@ -178,7 +212,7 @@ class SafetyRuleLayer(GraphComponent):
         if not ranking and message.get(INTENT):
             intent = message.get(INTENT)
             ranking = [(intent.get("name"), float(intent.get("confidence") or 0.0))]
-        decision = decide(assessment, ranking, self._min_confidence)
+        decision = decide(assessment, ranking, self._min_confidence, semantic)
         if decision is None or decision.intent not in LEVEL_OF_INTENT:
             decision = decide_language(decision, ranking, is_probably_not_english(text))
         if decision is None:

@@ -8,8 +8,9 @@ import pytest
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from addons.safety import GENERAL_REASON, Decision, SafetyRuleLayer, decide
+from addons.safety import GENERAL_REASON, Decision, SafetyRuleLayer, decide, get_semantic_net
 from core.safety import EMERGENCY, URGENT, Assessment, Finding
+from core.semantic_safety import SemanticFinding
 
 NOTHING = Assessment(None, None)
 DENIED = Assessment(None, None, (Finding(URGENT, "implanted_device", 3, 4, negated=True),))
@@ -135,3 +136,91 @@ def test_message_without_text_is_skipped(layer: SafetyRuleLayer) -> None:
 )
 def test_decide(assessment: Assessment, ranking: list, expected: Optional[Decision]) -> None:
     assert decide(assessment, ranking, min_classifier_confidence=0.8) == expected
+
+
+# ---------------------------------------------------------------- the semantic safety net
+
+NET_CHEST = SemanticFinding(EMERGENCY, "chest_pain", 0.8, 0.2)
+NET_DEVICE = SemanticFinding(URGENT, "implanted_device", 0.8, 0.2)
+
+
+@pytest.mark.parametrize(
+    "assessment, ranking, semantic, expected",
+    [
+        # the rules found nothing: the net's finding escalates, whatever the classifier says
+        (NOTHING, [("ask_cost", 0.99)], NET_DEVICE, Decision("report_risk", 1.0, "implanted_device")),
+        (NOTHING, [("ask_session", 0.9)], NET_CHEST, Decision("report_emergency", 1.0, "chest_pain")),
+        # the rules saw an urgent risk, the net an emergency: emergency
+        (
+            Assessment(URGENT, "secondary_signs", (Finding(URGENT, "secondary_signs", 0, 1),)),
+            [("ask_cost", 0.9)],
+            NET_CHEST,
+            Decision("report_emergency", 1.0, "chest_pain"),
+        ),
+        # the rules' own urgent finding stands against an urgent net finding
+        (
+            Assessment(URGENT, "pregnancy", (Finding(URGENT, "pregnancy", 0, 1),)),
+            [("ask_cost", 0.9)],
+            NET_DEVICE,
+            Decision("report_risk", 1.0, "pregnancy"),
+        ),
+        # the rules negated that same category: trust the negation (demoted as before)
+        (
+            DENIED,
+            [("report_risk", 0.95), ("ask_session", 0.04)],
+            NET_DEVICE,
+            Decision("ask_session", cast(float, pytest.approx(0.8))),
+        ),
+        (DENIED, [("ask_safety", 0.9)], NET_DEVICE, None),
+        # a different category was negated: the net still counts
+        (DENIED, [("ask_safety", 0.9)], NET_CHEST, Decision("report_emergency", 1.0, "chest_pain")),
+        # no finding: as without the net
+        (NOTHING, [("ask_cost", 0.9)], None, None),
+    ],
+)
+def test_decide_with_the_semantic_net(
+    assessment: Assessment, ranking: list, semantic: Optional[SemanticFinding], expected: Optional[Decision]
+) -> None:
+    assert decide(assessment, ranking, 0.8, semantic) == expected
+
+
+def test_one_semantic_net_per_process(layer: SafetyRuleLayer) -> None:
+    other = SafetyRuleLayer(SafetyRuleLayer.get_default_config())
+    assert other._net is layer._net is get_semantic_net()
+    off = SafetyRuleLayer({**SafetyRuleLayer.get_default_config(), "semantic_net": False})
+    assert off._net is None
+
+
+def test_an_atypical_heart_attack_escalates_as_an_emergency(layer: SafetyRuleLayer) -> None:
+    message = classified(
+        "all at once i'm wringing wet and queasy with an ache creeping up into my jaw",
+        [("ask_side_effects", 0.7), ("ask_safety", 0.2)],
+    )
+    layer.process([message])
+    assert message.get(INTENT) == {"name": "report_emergency", "confidence": 1.0}
+    assert reason_value(message) == "chest_pain"
+
+
+def test_passive_suicidal_thoughts_escalate(layer: SafetyRuleLayer) -> None:
+    message = classified(
+        "i'm so ashamed of my sweating that i feel everyone would be happier if i disappeared",
+        [("ask_effectiveness", 0.6), ("ask_how_it_works", 0.3)],
+    )
+    layer.process([message])
+    assert message.get(INTENT)["name"] == "report_emergency"
+    assert reason_value(message) == "self_harm"
+
+
+@pytest.mark.parametrize(
+    "text, ranking",
+    [
+        ("i don't have a pacemaker, how long is a session", [("ask_session", 0.9), ("report_risk", 0.05)]),
+        ("does the current go all the way through your body?", [("ask_how_it_works", 0.9)]),
+        ("just starting out, how long should i keep my hands in", [("ask_session", 0.9)]),
+    ],
+)
+def test_safe_questions_stay_quiet_with_the_net(layer: SafetyRuleLayer, text: str, ranking: list) -> None:
+    message = classified(text, ranking)
+    layer.process([message])
+    assert message.get(INTENT)["name"] not in ("report_risk", "report_emergency")
+    assert reason_entity(message) is None

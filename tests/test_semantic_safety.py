@@ -299,7 +299,8 @@ def test_below_the_threshold_nothing_escalates(fake_net: SemanticSafetyNet) -> N
 
 def test_above_the_threshold_and_clear_of_safe_escalates(fake_net: SemanticSafetyNet) -> None:
     finding = fake_net.check(unit(0.8, 0, 0.6))  # chest 0.8, safe 0.6: margin 0.2
-    assert finding == SemanticFinding(EMERGENCY, "chest_pain", pytest.approx(0.8), pytest.approx(0.2))
+    assert finding is not None and (finding.level, finding.reason) == (EMERGENCY, "chest_pain")
+    assert (finding.score, finding.margin) == (pytest.approx(0.8), pytest.approx(0.2))
 
 
 def test_too_close_to_a_safe_look_alike_does_not_escalate(fake_net: SemanticSafetyNet) -> None:
@@ -345,7 +346,7 @@ def test_calibration_can_be_overridden(fake_net: SemanticSafetyNet) -> None:
 
 
 def test_text_is_split_into_sentences_when_configured(tmp_path: Path) -> None:
-    vectors = {
+    vectors: Dict[str, Sequence[float]] = {
         "chest": [1, 0],
         "safe question": [0, 1],
         "how long is a session? my chest is crushing.": [0.3, 1],
