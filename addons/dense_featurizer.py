@@ -43,6 +43,11 @@ from core.embeddings import DEFAULT_BATCH_SIZE, DIM, SentenceEncoder, TokenState
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = "batch_size"
+#: The sentence vector is multiplied by this. A unit vector's entries are about 0.05,
+#: beside n-gram counts of 1 and more: the classifier's regularisation would all but
+#: ignore them at 1.0.
+SCALE = "scale"
+DEFAULT_SCALE = 1.0
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
@@ -62,7 +67,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         """``alias`` (as every featurizer) and ``batch_size`` for training data."""
-        return {**DenseFeaturizer.get_default_config(), BATCH_SIZE: DEFAULT_BATCH_SIZE}
+        return {**DenseFeaturizer.get_default_config(), BATCH_SIZE: DEFAULT_BATCH_SIZE, SCALE: DEFAULT_SCALE}
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
@@ -72,12 +77,18 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
             raise InvalidConfigException(
                 f"{cls.__name__}: '{BATCH_SIZE}' must be a positive integer, got {batch_size!r}."
             )
+        scale = config.get(SCALE, DEFAULT_SCALE)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0:
+            raise InvalidConfigException(
+                f"{cls.__name__}: '{SCALE}' must be a positive number, got {scale!r}."
+            )
 
     def __init__(
         self, config: Dict[Text, Any], name: Text, encoder: Optional[SentenceEncoder] = None
     ) -> None:
         super().__init__(name, config)
         self._batch_size = int(self._config.get(BATCH_SIZE, DEFAULT_BATCH_SIZE))
+        self._scale = float(self._config.get(SCALE, DEFAULT_SCALE))
         self._encoder = encoder if encoder is not None else get_encoder()
 
     @classmethod
@@ -109,7 +120,8 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     def _set_features(self, message: Message, encoded: TokenStates) -> None:
         tokens: Optional[List[Token]] = message.get(TOKENS_NAMES[TEXT])
         sequence = self._align(tokens, encoded) if tokens else None
-        self.add_features_to_message(sequence, encoded.sentence[np.newaxis, :], TEXT, message)
+        sentence = encoded.sentence[np.newaxis, :] * np.float32(self._scale)
+        self.add_features_to_message(sequence, sentence, TEXT, message)
 
     @staticmethod
     def _align(tokens: List[Token], encoded: TokenStates) -> np.ndarray:
