@@ -107,7 +107,8 @@ class NumpyLogisticRegressionClassifier(LogisticRegressionClassifier):
 
     def _probabilities(self, message: Message) -> Optional[np.ndarray]:
         """Class probabilities from the sentence features, or None for Rasa's path."""
-        sparse, dense = [], []
+        sparse: List[Any] = []
+        dense: List[Any] = []
         for features in message.features:
             if features.attribute != TEXT or features.type != FEATURE_TYPE_SENTENCE:
                 continue
@@ -118,7 +119,7 @@ class NumpyLogisticRegressionClassifier(LogisticRegressionClassifier):
         # pipeline order), then the dense ones, without combining and deep-copying the
         # per-token features too.
         width = sum(m.shape[1] for m in sparse) + sum(np.shape(m)[-1] for m in dense)
-        if width != self.clf.coef_.shape[1] or any(np.shape(m)[0] != 1 for m in sparse + dense):
+        if width != self.clf.coef_.shape[1] or any(int(np.shape(m)[0]) != 1 for m in sparse + dense):
             return None
         weights = self._weights()
         decision = np.zeros((1, weights.shape[1]))

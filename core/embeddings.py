@@ -56,7 +56,6 @@ import hashlib
 import importlib.util
 import json
 import logging
-import os
 import threading
 import unicodedata
 from collections import OrderedDict
@@ -809,8 +808,10 @@ _FALLBACK_LOGGED = False
 
 
 def configured_backend() -> str:
-    """The backend named by ``$EMBEDDINGS_BACKEND`` (default ``auto``)."""
-    value = os.environ.get(BACKEND_ENV_VAR, "").strip().lower() or DEFAULT_BACKEND
+    """The backend named by ``$EMBEDDINGS_BACKEND`` (default ``auto``; core/settings.py)."""
+    from core.settings import get_server_settings
+
+    value = get_server_settings().embeddings_backend or DEFAULT_BACKEND
     if value not in BACKENDS:
         raise EmbeddingModelError(f"${BACKEND_ENV_VAR}={value!r} is not one of {BACKENDS}")
     return value

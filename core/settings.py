@@ -73,6 +73,9 @@ DEFAULTS: Dict[str, str] = {
     # the most bytes of JSON kept for them.
     "METADATA_KEYS": "",
     "METADATA_MAX_BYTES": "1024",
+    # Sentence embeddings (core/embeddings.py): auto (ONNX Runtime when installed, else
+    # NumPy), onnx, onnx-int8 or numpy.
+    "EMBEDDINGS_BACKEND": "auto",
     # Conversations older than this are deleted by `make retention`.
     "RETENTION_DAYS": "30",
     # Clinic settings file; empty means clinic.yml at the repository root.
@@ -138,6 +141,7 @@ class ServerSettings:
     metadata_max_bytes: int
     retention_days: float
     telegram_bot_username: str
+    embeddings_backend: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "ServerSettings":
@@ -167,6 +171,7 @@ class ServerSettings:
             metadata_max_bytes=int(number("METADATA_MAX_BYTES", int, 0)),
             retention_days=number("RETENTION_DAYS", float, 0.0),
             telegram_bot_username=values.get("TELEGRAM_BOT_USERNAME", "").lstrip("@"),
+            embeddings_backend=values["EMBEDDINGS_BACKEND"].strip().lower(),
         )
 
 

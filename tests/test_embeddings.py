@@ -15,7 +15,7 @@ import logging
 import re
 import shutil
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import pytest
@@ -356,15 +356,25 @@ def test_a_broken_onnx_build_falls_back_only_on_auto(
 
 
 def test_backend_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(embeddings.BACKEND_ENV_VAR, raising=False)
-    assert embeddings.configured_backend() == "auto"
-    monkeypatch.setenv(embeddings.BACKEND_ENV_VAR, " NumPy ")
-    assert embeddings.configured_backend() == "numpy"
-    monkeypatch.setenv(embeddings.BACKEND_ENV_VAR, "onnx-int8")
-    assert embeddings.configured_backend() == "onnx-int8"
-    monkeypatch.setenv(embeddings.BACKEND_ENV_VAR, "gpu")
-    with pytest.raises(EmbeddingModelError, match="EMBEDDINGS_BACKEND"):
-        embeddings.configured_backend()
+    from core.settings import get_server_settings
+
+    def configured(value: Optional[str]) -> str:
+        if value is None:
+            monkeypatch.delenv(embeddings.BACKEND_ENV_VAR, raising=False)
+        else:
+            monkeypatch.setenv(embeddings.BACKEND_ENV_VAR, value)
+        get_server_settings.cache_clear()  # settings are read once per process
+        return embeddings.configured_backend()
+
+    try:
+        assert configured(None) == "auto"
+        assert configured(" NumPy ") == "numpy"
+        assert configured("onnx-int8") == "onnx-int8"
+        with pytest.raises(EmbeddingModelError, match="EMBEDDINGS_BACKEND"):
+            configured("gpu")
+    finally:
+        monkeypatch.delenv(embeddings.BACKEND_ENV_VAR, raising=False)
+        get_server_settings.cache_clear()
 
 
 def test_process_encoder_uses_the_configured_backend(encoder: SentenceEncoder) -> None:
