@@ -47,6 +47,16 @@ def _confidence(parse: Dict[Text, Any]) -> float:
     return float((parse.get("intent") or {}).get("confidence") or 0.0)
 
 
+def _with_intent(parse: Dict[Text, Any], intent: Dict[Text, Any]) -> Dict[Text, Any]:
+    """A copy of ``parse`` whose intent, and first ranked intent, is ``intent``
+    (rasa-sdk's ``get_intent_of_latest_message`` reads the ranking)."""
+    result = dict(parse)
+    result["intent"] = dict(intent)
+    ranking = [r for r in parse.get("intent_ranking") or [] if r.get("name") != intent.get("name")]
+    result["intent_ranking"] = [dict(intent)] + ranking
+    return result
+
+
 def is_topic(intent: Text) -> bool:
     """An intent answered from the knowledge file, or the honest "not covered"."""
     return intent.startswith("ask_")
@@ -65,8 +75,7 @@ def combine(whole: Dict[Text, Any], parts: List[Dict[Text, Any]]) -> Dict[Text, 
         topics = topics[:MAX_TOPICS]
         # Not covered goes last: its reply ends with the topic buttons.
         topics.sort(key=lambda intent: intent == "ask_not_covered")
-        combined = dict(whole)
-        combined["intent"] = {"name": topics[0], "confidence": 1.0}
+        combined = _with_intent(whole, {"name": topics[0], "confidence": 1.0})
         others = [
             {"entity": TOPIC_ENTITY, "value": intent, "start": 0, "end": 0, "extractor": "MultiQuestion"}
             for intent in topics[1:]
@@ -76,9 +85,7 @@ def combine(whole: Dict[Text, Any], parts: List[Dict[Text, Any]]) -> Dict[Text, 
         return combined
     if _intent(whole) in CHITCHAT and len(topics) == 1:
         chosen = next(p for p in parts if _intent(p) == topics[0])
-        combined = dict(whole)
-        combined["intent"] = dict(chosen["intent"])
-        return combined
+        return _with_intent(whole, chosen["intent"])
     return whole
 
 

@@ -123,6 +123,46 @@ def test_negated_risk_gets_the_plain_answer(talk: Talk) -> None:
     assert "20-30 minutes" in texts(reply)
 
 
+@pytest.mark.parametrize(
+    "text, topics",
+    [
+        (
+            "how long is a session, what does it cost, and does insurance help?",
+            ["ask_session", "ask_cost", "ask_insurance"],
+        ),
+        ("Is it painful? Also, can I do it at home?", ["ask_side_effects", "ask_home_device"]),
+    ],
+)
+def test_several_questions_get_one_answer_each_in_order(talk: Talk, text: str, topics: List[str]) -> None:
+    knowledge = get_knowledge()
+    messages = talk(new_sender(), text)
+    answers = [m["text"] for m in messages if m.get("text")]
+    assert answers == [knowledge.for_intent(t).text for t in topics]  # type: ignore[union-attr]
+    assert [bool(m.get("buttons")) for m in messages] == [False] * (len(topics) - 1) + [True]
+    assert not escalation(messages)
+
+
+def test_a_risk_in_one_of_several_questions_escalates_the_message(talk: Talk) -> None:
+    messages = talk(new_sender(), "what does it cost, and is it ok since I'm pregnant?")
+    assert escalation(messages)["level"] == "urgent"
+    assert get_knowledge().for_intent("ask_cost").text not in texts(messages)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["should I use tap water or distilled water in the trays?", "is botox better than this?"],
+)
+def test_a_question_no_answer_covers_gets_the_honest_reply(talk: Talk, text: str) -> None:
+    messages = talk(new_sender(), text)
+    reply = texts(messages)
+    settings = get_settings()
+    assert (
+        "don't have that answer" in reply and settings.clinic_phone in reply and settings.booking_url in reply
+    )
+    assert not any(t.text in reply for t in get_knowledge().topics.values())
+    assert messages[-1].get("buttons")
+
+
 def test_escalation_then_the_conversation_goes_on(talk: Talk) -> None:
     sender = new_sender()
     assert escalation(talk(sender, "i have epilepsy"))["reason"] == "epilepsy"
