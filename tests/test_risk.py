@@ -226,3 +226,46 @@ def test_malformed_pattern_file_fails_loudly(tmp_path: Path, content: str, messa
     path.write_text(content)
     with pytest.raises(PatternFileError, match=message):
         RiskDetector(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a general question about who can't have it, by someone who says nothing of themselves
+        "is it true people with implants can't do it?",
+        "can anyone with metal plates use iontophoresis",
+        "are pregnant women allowed to have it",
+        # where the current goes is how it works, not whole-body sweating
+        "does the current go through the whole body?",
+        "does the electricity travel through your entire body",
+        # asking whether it hurts is not reporting pain
+        "does it really hurt?",
+        "do the sessions really hurt that much",
+        # a device that was taken out
+        "had the implant removed last year, nothing metal now",
+        "my coil was taken out in march, how long is a session",
+    ],
+)
+def test_general_questions_and_removed_devices_do_not_escalate(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level is None
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("can people with pacemakers use it? i have one", "implanted_device"),
+        ("is it safe for pregnant women? i think i am", "pregnancy"),
+        ("we both have implants, can we use it", "metal_implant"),
+        ("i sweat all over my body since last month", "secondary_signs"),
+        ("my whole body is drenched every night", "secondary_signs"),
+        ("it really hurts after the session", "adverse_reaction"),
+        ("i have a metal plate in my arm, can i have it removed first?", "metal_implant"),
+        ("i have an implant, will it be removed?", "metal_implant"),
+        ("pacemaker removed? no, i still have it", "implanted_device"),
+        ("i want my implant removed, i had surgery", "metal_implant"),
+    ],
+)
+def test_personal_risks_near_those_phrasings_still_escalate(
+    detector: RiskDetector, text: str, reason: str
+) -> None:
+    assert detector.assess(text).reason == reason

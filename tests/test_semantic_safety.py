@@ -218,12 +218,7 @@ def test_safe_look_alikes_do_not_escalate(net: SemanticSafetyNet, text: str) -> 
         "i don't have a pacemaker or anything like that, can i start",
         "not pregnant, never have been, is it ok for me",
         "never had surgery so no screws anywhere",
-        pytest.param(
-            "had the implant removed last year, nothing metal now",
-            marks=pytest.mark.xfail(
-                reason="the rules read 'implant' as active (not the net's to fix)", strict=True
-            ),
-        ),
+        "had the implant removed last year, nothing metal now",
     ],
 )
 def test_denied_risks_stay_quiet(detector: Any, net: SemanticSafetyNet, text: str) -> None:

@@ -306,3 +306,9 @@ EXAMPLE_MARKERS: FrozenSet[str] = frozenset(
 
 #: Words that may stand between the items of a negated list: "no epilepsy, pacemaker or ...".
 LIST_JOINERS: FrozenSet[str] = frozenset({"and", "or", "nor", ",", "/", "&", "any", "a", "an", "other"})
+
+#: Words by which writers speak of themselves: a message with none of them that asks
+#: about "people with X" asks in general.
+FIRST_PERSON = frozenset(
+    {"i", "i'm", "im", "i've", "ive", "i'd", "me", "my", "mine", "myself", "we", "our", "us", "ours"}
+)

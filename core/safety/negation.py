@@ -24,6 +24,7 @@ from core.safety.findings import URGENT, Finding
 from core.safety.lexicon import (
     CLAUSE_BREAKS,
     EXAMPLE_MARKERS,
+    FIRST_PERSON,
     GENERIC_PEOPLE,
     LIST_JOINERS,
     NEGATION_CUES,
@@ -86,6 +87,57 @@ def denied_later(keys: Sequence[str], end: int) -> bool:
                 return True
             if len(after) == 2 and after[0] in ("have", "get", "be") and after[1] in ("one", "any"):
                 return True
+    return False
+
+
+#: Categories a patient can say are gone: "had the plate removed", "coil taken out".
+REMOVABLE = frozenset({"metal_implant", "implanted_device"})
+
+
+#: Words before "removed" that make it a plan or a question, not a fact.
+_NOT_DONE = frozenset(
+    {
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+        "shall",
+        "might",
+        "may",
+        "want",
+        "wants",
+        "need",
+        "needs",
+        "going",
+        "gonna",
+        "planning",
+        "plan",
+        "hoping",
+        "if",
+        "whether",
+        "before",
+    }
+)
+
+
+def removed_later(doc: "Doc", end: int) -> bool:
+    """A past, affirmative "had it removed" / "was taken out" shortly after a mention of
+    a removable device; not a plan ("can I have it removed?") or a question."""
+    words = [token.lower_ for token in doc]
+    stop = min(len(words), end + DENIAL_WINDOW)
+    for index in range(end, stop):
+        word = words[index]
+        taken_out = word == "taken" and "out" in words[index + 1 : index + 3]
+        if word not in ("removed", "extracted") and not taken_out:
+            continue
+        before = words[max(0, index - 5) : index]
+        after = words[index + 1 : index + 4]
+        if not set(before) & {"had", "got", "was", "were", "been", "'ve"}:
+            continue
+        if set(before) & _NOT_DONE or "?" in after or "still" in words[index:stop]:
+            continue
+        return True
     return False
 
 
@@ -157,24 +209,28 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
     findings = inherit_list_negation(doc, sorted(findings, key=lambda f: f.start))
     denied_reasons = {f.reason for f in findings if f.negated}
     not_about_me = bool(denied_reasons) or bool(NOT_ABOUT_ME.search(doc.text))
+    # "is it true people with implants can't do it?": a question about people in
+    # general, by someone who says nothing about themselves.
+    says_nothing_of_self = not any(token.lower_ in FIRST_PERSON for token in doc)
     result = []
     for finding in findings:
         if finding.reason == "child" and is_adult_child(doc, finding.start, finding.end):
             continue
         if finding.reason in PAST_DISMISSABLE and is_past(doc, keys, finding.start, finding.end):
             finding = replace(finding, negated=True)
+        generic = is_generic(keys, finding.start, finding.end, examples=True)
         impersonal = (
             finding.level == URGENT
             and finding.reason != "child"
-            and not_about_me
             and (
-                is_generic(keys, finding.start, finding.end, examples=True)
-                or is_someone_else(keys, finding.start, finding.end)
+                (not_about_me and (generic or is_someone_else(keys, finding.start, finding.end)))
+                or (says_nothing_of_self and generic)
             )
         )
         if not finding.negated and (
             impersonal
             or denied_later(keys, finding.end)
+            or (finding.reason in REMOVABLE and removed_later(doc, finding.end))
             or (finding.reason in denied_reasons and is_generic(keys, finding.start, finding.end))
         ):
             finding = replace(finding, negated=True)
