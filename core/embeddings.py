@@ -653,6 +653,7 @@ class SentenceEncoder:
         self.word_embeddings = np.empty((0, DIM), dtype=np.float32)
         self.position_type = np.empty((0, DIM), dtype=np.float32)
         self.layers = []
+        onnx_graph.release_freed_memory()
 
     # ------------------------------------------------------------------ forward pass
 
