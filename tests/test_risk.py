@@ -269,3 +269,19 @@ def test_personal_risks_near_those_phrasings_still_escalate(
     detector: RiskDetector, text: str, reason: str
 ) -> None:
     assert detector.assess(text).reason == reason
+
+
+@pytest.mark.parametrize(
+    "text, level",
+    [
+        ("my sweating started suddenly last month", "urgent"),
+        ("all of a sudden i'm drenched every day", "urgent"),
+        ("it came on out of nowhere", "urgent"),
+        ("i suddenly realised i should ask, how long is a session", None),
+        ("suddenly got curious about the price", None),
+    ],
+)
+def test_sudden_onset_is_a_sign_only_when_something_began(
+    detector: RiskDetector, text: str, level: str
+) -> None:
+    assert detector.assess(text).level == level
