@@ -831,6 +831,29 @@ def test_emergency_message_gets_the_emergency_warning_first(
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize(
+    "text, level",
+    [
+        ("tengo un dolor fuerte en el pecho", "emergency"),
+        ("ich bin schwanger, geht das?", "urgent"),
+        ("quanto costa il trattamento per le mani?", None),  # safe, in Italian: English-only reply
+    ],
+)
+def test_other_languages_over_telegram(
+    telegram_stack: Stack, bot_api: FakeBotAPI, text: str, level: Optional[str]
+) -> None:
+    chat = next(chat_ids)
+    assert send_update(telegram_stack, message_update(chat, text=text)) == 200
+    sent = " ".join(call.text for call in replies(bot_api, chat))
+    if level == "emergency":
+        assert "🚨 EMERGENCY: call 911 now" in sent
+    elif level == "urgent":
+        assert "⚠️ IMPORTANT" in sent and "healthcare professional" in sent
+    else:
+        assert "only answer in English" in sent and "911" in sent
+
+
+@pytest.mark.e2e
 def test_button_tap_is_acknowledged_and_answered(telegram_stack: Stack, bot_api: FakeBotAPI) -> None:
     chat = next(chat_ids)
     update = {
