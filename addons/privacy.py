@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from rasa.core.tracker_store import FailSafeTrackerStore, InMemoryTrackerStore, SQLTrackerStore
 
@@ -57,6 +57,15 @@ def _erase_from(inner: Any, sender_id: str) -> int:
     raise NotImplementedError(f"Cannot erase from a {type(inner).__name__}")
 
 
+def _delete_conversations(session: Any, event: Any, senders: List[str]) -> None:
+    """Deletes every event of the given conversations and commits, 500 ids a query."""
+    for start in range(0, len(senders), 500):
+        session.query(event).filter(event.sender_id.in_(senders[start : start + 500])).delete(
+            synchronize_session=False
+        )
+    session.commit()
+
+
 def purge_older_than(store: Any, days: float, now: Optional[float] = None) -> int:
     """Deletes conversations whose latest event is older than ``days``; returns how many."""
     inner = unwrap(store)
@@ -74,11 +83,7 @@ def purge_older_than(store: Any, days: float, now: Optional[float] = None) -> in
             .having(func.max(event.timestamp) < cutoff)
             .all()
         ]
-        for start in range(0, len(stale), 500):
-            session.query(event).filter(event.sender_id.in_(stale[start : start + 500])).delete(
-                synchronize_session=False
-            )
-        session.commit()
+        _delete_conversations(session, event, stale)
     logger.info("Retention: deleted %d conversations older than %s days", len(stale), days)
     return len(stale)
 
@@ -98,11 +103,7 @@ def purge_unnamespaced(store: Any) -> int:
             .distinct()
             .all()
         ]
-        for start in range(0, len(plain), 500):
-            session.query(event).filter(event.sender_id.in_(plain[start : start + 500])).delete(
-                synchronize_session=False
-            )
-        session.commit()
+        _delete_conversations(session, event, plain)
     logger.info("Deleted %d conversations stored under plain sender ids", len(plain))
     return len(plain)
 
