@@ -11,12 +11,14 @@ generated host page whose query parameters become the widget's ``data-`` attribu
 from __future__ import annotations
 
 import html
+import json
 import os
 import threading
+import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Protocol, cast
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Protocol, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
@@ -24,7 +26,7 @@ import pytest
 from core.ports import free_port
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Dialog, Page
+    from playwright.sync_api import Browser, BrowserContext, Dialog, Page, Route
 
     from scripts.serve import Stack
 
@@ -209,3 +211,68 @@ def new_page(browser: Browser) -> Iterator[NewPage]:
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+class HeldReplies:
+    """Holds the widget's POSTs to ``url`` (``page.route``) until the test lets each one go.
+
+    ``messages`` lists the "message" of every POST in the order the page sent it;
+    ``release()`` handles the oldest request still held; ``pass_through()`` stops holding.
+    """
+
+    def __init__(self, page: Page, url: str) -> None:
+        self.page = page
+        self.url = url
+        self.messages: List[str] = []
+        self.held: List[Route] = []
+        self.holding = True
+        page.route(url, self._handle)
+
+    def _handle(self, route: Route) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        self.messages.append(str(json.loads(route.request.post_data or "{}").get("message")))
+        if self.holding:
+            self.held.append(route)
+        else:
+            route.continue_()
+
+    def wait(self, count: int, timeout: float = 15.0) -> None:
+        """Waits (polling, up to ``timeout`` seconds) until ``count`` POSTs have arrived."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {count} requests, got {len(self.messages)}")
+            self.page.wait_for_timeout(20)
+
+    def release(self, action: str = "continue") -> None:
+        """The oldest held request: "continue" (to Rasa), "abort" (connection refused),
+        "500" (a server error) or "forget" (never answered: the page gave up on it)."""
+        from playwright.sync_api import Error
+
+        route = self.held.pop(0)
+        origin = route.request.headers.get("origin", "*")
+        try:
+            if action == "continue":
+                route.continue_()
+            elif action == "abort":
+                route.abort("connectionrefused")
+            elif action == "500":
+                route.fulfill(
+                    status=500, json={"error": "boom"}, headers={"Access-Control-Allow-Origin": origin}
+                )
+        except Error:  # the page gave up on it already (timeout, reload)
+            pass
+
+    def pass_through(self) -> None:
+        """Lets every held request and all later ones through to Rasa."""
+        self.holding = False
+        while self.held:
+            self.release()
+
+
+@pytest.fixture
+def held_replies() -> Callable[[Page, str], HeldReplies]:
+    """``held_replies(page, webhook_url)``: a :class:`HeldReplies` on that page."""
+    return HeldReplies

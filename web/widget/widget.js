@@ -19,6 +19,8 @@
   var script = document.currentScript;
   var STORE_KEY = "sweat-clinic-chat:v1";
   var MAX_ENTRIES = 200;
+  var MAX_QUEUE = 3; // messages waiting behind the one being answered
+  var LABELS = { pending: "Sending\u2026", queued: "Queued", failed: "Not sent" };
 
   // ---- small helpers -------------------------------------------------------
 
@@ -172,11 +174,15 @@
       return entry && typeof entry.id === "string" && (entry.from === "user" || entry.from === "bot") &&
         (entry.text === undefined || typeof entry.text === "string");
     });
-    // A request cut off by a reload never got its answer: offer it again.
+    // A request cut off by a reload never got its answer (or was never sent): offer it again.
     state.entries.forEach(function (entry) {
-      if (entry.status === "pending") entry.status = "failed";
+      if (entry.status === "pending" || entry.status === "queued") {
+        entry.status = "failed";
+        entry.error = entry.error || "stopped";
+      }
     });
     var busy = false;
+    var queue = []; // user entries waiting to be sent, in order; always the last entries
     var isOpen = false;
     var savedOverflow = null;
 
@@ -208,17 +214,19 @@
         : "Call " + cfg.emergencyNumber,
       emergencyTel ? "" : "."
     ]);
-    var log = el("div", { class: "sca-log", role: "log", "aria-live": "polite", "aria-relevant": "additions",
-      "aria-label": "Conversation" });
+    var log = el("div", { class: "sca-log", role: "log", "aria-live": "polite", "aria-relevant": "additions" });
     var typing = el("div", { class: "sca-typing", hidden: "" }, [
       el("span", { class: "sca-dots", "aria-hidden": "true" }, [el("span"), el("span"), el("span")]),
       hidden("The assistant is typing")
     ]);
     var typingStatus = el("div", { role: "status", class: "sca-sr" });
-    var scroller = el("div", { class: "sca-scroll" }, [log, typing]);
+    // Focusable, so the keyboard can scroll it when it holds no link or button.
+    var scroller = el("div", { class: "sca-scroll", tabindex: "0", role: "region", "aria-label": "Conversation" },
+      [log, typing]);
     var input = el("input", { id: inputId, class: "sca-input", type: "text", autocomplete: "off",
       enterkeyhint: "send", maxlength: "500", placeholder: "Type your question" });
-    var send = el("button", { type: "submit", class: "sca-send", text: "Send" });
+    var send = el("button", { type: "submit", class: "sca-send", text: "Send", "aria-describedby": "sca-note" });
+    var note = el("p", { id: "sca-note", class: "sca-note", role: "status" });
     var form = el("form", { class: "sca-form" }, [
       el("label", { for: inputId, class: "sca-sr", text: "Your question" }), input, send
     ]);
@@ -226,7 +234,7 @@
       el("div", { class: "sca-head" }, [
         el("h2", { id: titleId, class: "sca-title", text: cfg.title }), startOver, closeBtn
       ]),
-      disclaimer, scroller, typingStatus, form
+      disclaimer, scroller, typingStatus, note, form
     ]);
     wrap.appendChild(launcher);
     wrap.appendChild(panel);
@@ -271,8 +279,9 @@
 
     function entryNode(entry) {
       if (entry.from === "user") {
-        var node = el("div", { class: "sca-msg sca-user", "data-id": entry.id }, [
-          el("p", { class: "sca-bubble" }, [hidden("You: "), entry.text])
+        var node = el("div", { class: "sca-msg sca-user sca-" + (entry.status || "sent"), "data-id": entry.id }, [
+          el("p", { class: "sca-bubble" }, [hidden("You: "), entry.text]),
+          LABELS[entry.status] && el("p", { class: "sca-state", text: LABELS[entry.status] })
         ]);
         if (entry.hidden) node.hidden = true;
         return node;
@@ -288,7 +297,8 @@
         timeout: "The assistant is taking too long to answer.",
         empty: "The assistant didn't answer.",
         server: "Something went wrong at the assistant's end.",
-        network: "The assistant can't be reached right now."
+        network: "The assistant can't be reached right now.",
+        stopped: "The page was reloaded or closed before this message was answered."
       };
       var text = [reasons[entry.error] || reasons.network,
         entry.hidden ? "" : " Your message is kept here, so nothing is lost.", " Try again"];
@@ -322,14 +332,32 @@
       log.appendChild(group);
     }
 
-    function appendEntry(entry) {
-      log.appendChild(entryNode(entry));
-      if (entry.status === "failed") log.appendChild(errorNotice(entry));
+    // Appended, or inserted before `before` (an answer goes above the messages still queued).
+    function appendEntry(entry, before) {
+      log.insertBefore(entryNode(entry), before || null);
+      if (entry.status === "failed") log.insertBefore(errorNotice(entry), before || null);
+    }
+
+    function nodeFor(id) {
+      return log.querySelector('[data-id="' + id + '"]');
+    }
+
+    // A user message's state changed: its "Sending…" / "Queued" / "Not sent" mark follows.
+    // Only the mark changes, so the live log doesn't read the message out again.
+    function mark(entry) {
+      var node = nodeFor(entry.id);
+      if (!node) return;
+      var fresh = entryNode(entry);
+      var label = fresh.querySelector(".sca-state");
+      var old = node.querySelector(".sca-state");
+      node.className = fresh.className;
+      if (old) old.remove();
+      if (label) node.appendChild(label);
     }
 
     function renderAll() {
       log.textContent = "";
-      state.entries.forEach(appendEntry);
+      state.entries.forEach(function (entry) { appendEntry(entry); });
       showQuickReplies();
       scrollToEnd();
     }
@@ -339,11 +367,19 @@
       storage.set(state);
     }
 
+    // Queue full: Send is disabled (the typed text stays in the box) and the note says why.
+    function queueChanged() {
+      var full = queue.length >= MAX_QUEUE;
+      send.setAttribute("aria-disabled", full ? "true" : "false");
+      note.textContent = full ? "Please wait: your earlier messages are still being sent. " +
+        "What you type stays here until you can send it." : "";
+      scrollToEnd(); // the note takes room from the conversation
+    }
+
     function setBusy(value) {
       busy = value;
       typing.hidden = !value;
       typingStatus.textContent = value ? "The assistant is typing" : "";
-      send.setAttribute("aria-disabled", value ? "true" : "false");
       panel.setAttribute("aria-busy", value ? "true" : "false");
       scrollToEnd();
     }
@@ -419,45 +455,70 @@
         entry.status = "sent";
         delete entry.error;
         setBusy(false);
+        mark(entry);
         if (erases(messages)) {
-          // The clinic deleted the conversation: so does this device (new id, only the reply kept).
-          state = { sender: randomId(), entries: replies };
+          // The clinic deleted the conversation: so does this device (new id, only the reply
+          // and the messages still queued kept).
+          state = { sender: randomId(), entries: replies.concat(queue) };
           save();
           renderAll();
-          return;
+        } else {
+          var at = queue.length ? state.entries.indexOf(queue[0]) : state.entries.length;
+          var before = queue.length ? nodeFor(queue[0].id) : null;
+          state.entries.splice.apply(state.entries, [at, 0].concat(replies));
+          save();
+          replies.forEach(function (reply) { appendEntry(reply, before); });
         }
-        state.entries = state.entries.concat(replies);
-        save();
-        replies.forEach(appendEntry);
-        showQuickReplies();
+        sendNext();
       }).catch(function (error) {
         if (conversation !== state) return;
         entry.status = "failed";
         entry.error = error && /^(timeout|empty|server)$/.test(error.message) ? error.message : "network";
         save();
         setBusy(false);
-        log.appendChild(errorNotice(entry));
-        showQuickReplies();
+        mark(entry);
+        var node = nodeFor(entry.id);
+        log.insertBefore(errorNotice(entry), node ? node.nextSibling : null);
+        sendNext();
       }).then(scrollToEnd);
     }
 
+    // One message at a time, in the order they were sent: the next one goes when the
+    // previous one is answered or has failed.
+    function sendNext() {
+      var entry = queue.shift();
+      if (entry) {
+        entry.status = "pending";
+        save();
+        mark(entry);
+        deliver(entry);
+      }
+      queueChanged();
+      showQuickReplies();
+    }
+
+    // Sends a message now, or queues it while another is being answered; false (and
+    // nothing changes) when the queue is full.
     function submit(text, payload, isHidden) {
-      if (busy) return false;
-      var entry = { id: randomId(), from: "user", text: text, payload: payload, status: "pending" };
+      if (queue.length >= MAX_QUEUE) return false;
+      var entry = { id: randomId(), from: "user", text: text, payload: payload, status: busy ? "queued" : "pending" };
       if (isHidden) entry.hidden = true;
       var quick = log.querySelector(".sca-quick");
       if (quick) quick.remove();
       state.entries.push(entry);
       save();
       appendEntry(entry);
+      scrollToEnd();
       if (!isHidden) input.focus();
-      deliver(entry);
+      if (busy) queue.push(entry);
+      else deliver(entry);
+      queueChanged();
       return true;
     }
 
     // Retry: the failed message moves to the end of the conversation and goes again.
     function resend(id) {
-      if (busy) return;
+      if (queue.length >= MAX_QUEUE) return;
       var index = -1;
       state.entries.forEach(function (e, i) { if (e.id === id) index = i; });
       if (index < 0) return;
@@ -526,7 +587,8 @@
     function reset() {
       state = { sender: randomId(), entries: [] };
       storage.clear();
-      busy = false;
+      queue = [];
+      queueChanged();
       setBusy(false);
       renderAll();
       input.value = "";
@@ -547,8 +609,7 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var text = input.value.trim();
-      if (!text || busy) return;
-      if (submit(text, text, false)) input.value = "";
+      if (text && submit(text, text, false)) input.value = "";
     });
     panel.addEventListener("keydown", function (event) {
       if (event.key === "Escape" || event.key === "Esc") {
@@ -577,6 +638,7 @@
     else if (phone.addListener) phone.addListener(layout);
 
     renderAll();
+    queueChanged();
     save();
 
     api.open = open;
