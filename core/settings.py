@@ -40,6 +40,8 @@ DEFAULTS: Dict[str, str] = {
     "ACTION_PORT": "5055",
     "RASA_PORT": "5005",
     "WEB_PORT": "8080",
+    # Interface Rasa listens on: loopback, behind a reverse proxy; 0.0.0.0 for every one.
+    "RASA_HOST": "127.0.0.1",
     # The action server only talks to Rasa: loopback unless deliberately changed.
     "ACTION_HOST": "127.0.0.1",
     # Where Rasa finds the action server; empty means http://127.0.0.1:$ACTION_PORT/webhook.
@@ -78,6 +80,9 @@ DEFAULTS: Dict[str, str] = {
     "EMBEDDINGS_BACKEND": "auto",
     # Conversations older than this are deleted by `make retention`.
     "RETENTION_DAYS": "30",
+    # The staff report page (/webhooks/staff/, addons/staff.py) is off until this is set
+    # to a secret of at least 16 characters; staff log in with it (docs/staff.md).
+    "STAFF_TOKEN": "",
     # Clinic settings file; empty means clinic.yml at the repository root.
     "CLINIC_SETTINGS": "",
     # Telegram channel (docs/telegram.md): off until the token and secret are set.
@@ -86,6 +91,15 @@ DEFAULTS: Dict[str, str] = {
     "TELEGRAM_WEBHOOK_URL": "",
     "TELEGRAM_WEBHOOK_SECRET": "",
     "TELEGRAM_API_BASE_URL": "",
+    # Sending a reply to the Bot API (core/delivery.py): network errors, 5xx and 429 are
+    # retried with exponential backoff (first wait TELEGRAM_RETRY_DELAY_SECONDS, doubling
+    # up to 16 times that, with jitter), within this many attempts per message and this
+    # many seconds per turn; an escalation (emergency or referral) gets the second pair.
+    "TELEGRAM_SEND_ATTEMPTS": "4",
+    "TELEGRAM_SEND_BUDGET_SECONDS": "10",
+    "TELEGRAM_ESCALATION_SEND_ATTEMPTS": "10",
+    "TELEGRAM_ESCALATION_SEND_BUDGET_SECONDS": "40",
+    "TELEGRAM_RETRY_DELAY_SECONDS": "0.5",
     # Rasa's log level for its own logger (DEBUG logs message texts: never in production).
     "LOG_LEVEL": "INFO",
     # Bodies over 1 MB are refused with 413 before any parsing (Rasa's Sanic server).
@@ -141,7 +155,13 @@ class ServerSettings:
     metadata_max_bytes: int
     retention_days: float
     telegram_bot_username: str
+    telegram_send_attempts: int
+    telegram_send_budget_seconds: float
+    telegram_escalation_send_attempts: int
+    telegram_escalation_send_budget_seconds: float
+    telegram_retry_delay_seconds: float
     embeddings_backend: str
+    staff_token: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "ServerSettings":
@@ -171,7 +191,15 @@ class ServerSettings:
             metadata_max_bytes=int(number("METADATA_MAX_BYTES", int, 0)),
             retention_days=number("RETENTION_DAYS", float, 0.0),
             telegram_bot_username=values.get("TELEGRAM_BOT_USERNAME", "").lstrip("@"),
+            telegram_send_attempts=int(number("TELEGRAM_SEND_ATTEMPTS", int, 1)),
+            telegram_send_budget_seconds=number("TELEGRAM_SEND_BUDGET_SECONDS", float, 0.0),
+            telegram_escalation_send_attempts=int(number("TELEGRAM_ESCALATION_SEND_ATTEMPTS", int, 1)),
+            telegram_escalation_send_budget_seconds=number(
+                "TELEGRAM_ESCALATION_SEND_BUDGET_SECONDS", float, 0.0
+            ),
+            telegram_retry_delay_seconds=number("TELEGRAM_RETRY_DELAY_SECONDS", float, 0.0),
             embeddings_backend=values["EMBEDDINGS_BACKEND"].strip().lower(),
+            staff_token=values.get("STAFF_TOKEN", "").strip(),
         )
 
 
