@@ -23,6 +23,9 @@ it was started. Each patch is idempotent and says why it exists:
    message being handled (raw and normalised) in any record at INFO or above, from
    Rasa's own code paths too (its warnings about unparsable "/" messages, errors that
    quote the message...). DEBUG is left alone: it is for development only.
+6. **Delivery recorded**: Rasa logs a turn's bot events before it sends them; a reply
+   the Telegram channel could not deliver (``core.delivery``) is marked
+   ``"delivery": "failed"`` in its event's metadata instead of passing for sent.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import traceback
-from typing import Any, Callable, Dict, Optional, Text, Tuple
+from typing import Any, Callable, Dict, List, Optional, Text, Tuple
 
 from core.settings import get_server_settings
 
@@ -55,6 +58,7 @@ def install() -> None:
     apply_action_timeout()
     validate_action_results_faster()
     install_log_redaction()
+    install_delivery_record()
 
 
 def install_turn_guard() -> None:
@@ -161,3 +165,39 @@ def install_log_redaction() -> None:
 
     factory.clinic_redaction = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
+
+
+def install_delivery_record() -> None:
+    """Makes Rasa's processor note on each bot event whether the channel delivered it.
+
+    Rasa 3.6 logs a turn's bot events on the tracker *before* it sends them
+    (``MessageProcessor._run_action``: ``_log_action_on_tracker``, then
+    ``execute_side_effects`` -> ``_send_bot_messages``) and saves the tracker once the
+    turn is over, so an event can still be amended while it is sent. This replaces
+    ``_send_bot_messages`` with the same loop, each send inside
+    ``core.delivery.reporting()``: an event whose reply the channel could not deliver
+    gets ``{"delivery": "failed", "delivery_error": "HTTP 500"}`` in its metadata
+    (``"partial"`` when only some of its messages arrived), saved with the turn.
+    Channels that report nothing (REST) are unaffected.
+    """
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.events import BotUttered, Event
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from core import delivery
+
+    if getattr(MessageProcessor._send_bot_messages, "clinic_delivery", False):
+        return
+
+    async def send_bot_messages(
+        events: List[Event], tracker: DialogueStateTracker, output_channel: Any
+    ) -> None:
+        for event in events:
+            if not isinstance(event, BotUttered):
+                continue
+            with delivery.reporting() as report:
+                await output_channel.send_response(tracker.sender_id, event.message())
+            event.metadata.update(report.metadata())
+
+    send_bot_messages.clinic_delivery = True  # type: ignore[attr-defined]
+    MessageProcessor._send_bot_messages = staticmethod(send_bot_messages)  # type: ignore[method-assign,assignment]

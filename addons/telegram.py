@@ -31,6 +31,17 @@ from ``TELEGRAM_*`` environment variables (docs/telegram.md). It subclasses Rasa
   ``{"privacy": ...}`` payload of "delete my data" is an instruction, never shown;
 * messages are plain text (no parse mode, so nothing needs escaping), split below
   Telegram's 4096-character limit;
+* every Bot API call is retried on network errors, 5xx and 429 (after Telegram's
+  ``retry_after``) with exponential backoff and jitter, within a number of attempts
+  and a time budget per turn (``core/delivery.py``; the ``TELEGRAM_*SEND*`` and
+  ``TELEGRAM_RETRY_DELAY_SECONDS`` settings); an escalation (emergency or referral) is
+  tried hardest. Other 4xx are not retried, except a ``sendMessage`` refused with 400
+  for its keyboard, which is sent once more as plain text;
+* a reply that could not be delivered is logged as an ERROR (update id, method and
+  status: no text, no chat id) and its bot event in the tracker says so:
+  ``metadata: {"delivery": "failed" | "partial", "delivery_error": "HTTP 500"}``
+  (``addons.patches.install_delivery_record``). The webhook still answers 200: a retried update
+  would repeat the whole turn;
 * no Bot API call at start-up (the webhook is registered by scripts/telegram_webhook.py)
   and an optional self-hosted Bot API server (``api_base_url``);
 * logs carry update ids and types only, never message text or user names.
@@ -48,14 +59,15 @@ import hmac
 import json
 import logging
 import re
+import time
 from collections import OrderedDict
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
 
 import aiohttp
 from aiogram import Bot
-from aiogram.bot.api import TELEGRAM_PRODUCTION, TelegramAPIServer, check_token
+from aiogram.bot.api import TELEGRAM_PRODUCTION, TelegramAPIServer, check_token, compose_data
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-from aiogram.utils.exceptions import RetryAfter, TelegramAPIError, ValidationError
+from aiogram.utils.exceptions import TelegramAPIError, ValidationError
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.telegram import TelegramInput, TelegramOutput
 from sanic import Blueprint, response
@@ -63,7 +75,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from addons.privacy import ERASE_KEY
-from core.settings import get_settings
+from core import delivery
+from core.settings import get_server_settings, get_settings
 
 logger = logging.getLogger(__name__)
 # aiogram logs every Bot API request with its parameters (message text) at DEBUG,
@@ -113,7 +126,7 @@ CAPTIONED_CONTENT = ("photo", "document", "video", "animation", "audio", "voice"
 EMERGENCY = "emergency"
 #: How the turn guard namespaces a Telegram conversation's sender id.
 SENDER_PREFIX = "telegram:"
-BOT_API_TIMEOUT = 15  # seconds per Bot API call
+BOT_API_TIMEOUT = 15  # seconds per Bot API attempt (less when the turn's budget is nearly spent)
 
 
 # --- Pure helpers ---------------------------------------------------------------------
@@ -291,36 +304,186 @@ class RecentUpdates:
 # --- Output ---------------------------------------------------------------------------
 
 
+class DeliveryFailed(TelegramAPIError):
+    """A Bot API call that could not be made to work (already logged and recorded)."""
+
+    def __init__(self, method: str, reason: str) -> None:
+        super().__init__(f"{method}: {reason}")
+        self.method = method
+        self.reason = reason
+
+
+def delivery_policies() -> delivery.Policies:
+    """The retry policies from the server settings (``TELEGRAM_*SEND*``)."""
+    settings = get_server_settings()
+    return delivery.policies(
+        settings.telegram_send_attempts,
+        settings.telegram_send_budget_seconds,
+        settings.telegram_escalation_send_attempts,
+        settings.telegram_escalation_send_budget_seconds,
+        settings.telegram_retry_delay_seconds,
+    )
+
+
+def is_reply(method: str) -> bool:
+    """Whether a Bot API method puts something in the chat (``sendMessage``,
+    ``send_photo``...), as opposed to acknowledging a button tap."""
+    return method.lower().startswith("send")
+
+
 class ClinicTelegramOutput(TelegramOutput):
     """Rasa's Telegram output (an aiogram ``Bot``) with inline keyboards for buttons,
-    escalation warnings, message splitting, an optional self-hosted Bot API server and
-    Bot API errors logged instead of breaking the conversation turn. Plain text only."""
+    escalation warnings, message splitting, an optional self-hosted Bot API server,
+    retries (``core/delivery.py``) and Bot API errors logged and recorded instead of
+    breaking the conversation turn. Plain text only."""
 
     def __init__(
         self,
         access_token: Text,
         api_base_url: Optional[Text] = None,
         callbacks: Optional[CallbackPayloads] = None,
+        policies: Optional[delivery.Policies] = None,
     ) -> None:
         server = TelegramAPIServer.from_base(api_base_url) if api_base_url else TELEGRAM_PRODUCTION
         # TelegramOutput.__init__ passes the token only; the server needs Bot's own.
         Bot.__init__(self, access_token, server=server, timeout=BOT_API_TIMEOUT)
         self.callbacks = callbacks or CallbackPayloads()
+        self.policies = policies or delivery_policies()
+        self._api_token = access_token
+
+    # -- one Bot API call, retried ---------------------------------------------------------
+
+    async def request(  # type: ignore[override]
+        self,
+        method: str,
+        data: Optional[Dict[str, Any]] = None,
+        files: Optional[Dict[str, Any]] = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Every aiogram method (``send_message``...) ends here: one Bot API call, tried
+        again as ``core/delivery.py`` says for the current priority and turn. Returns
+        the call's ``result``; raises :class:`DeliveryFailed` (logged, recorded) when
+        it could not be made to work."""
+        level = delivery.current_priority()
+        # An upload cannot be re-read for a retry (the channel sends none: photos are URLs).
+        policy = self.policies.of(delivery.ONCE if files else level)
+        turn = delivery.current_turn()
+        # A single attempt (a button's acknowledgement) does not start the turn's budget.
+        shares_budget = turn is not None and policy.attempts > 1
+        deadline = turn.deadline_for(policy, time.monotonic()) if shares_budget and turn else None
+        attempts = delivery.Attempts(policy, deadline)
+        params = dict(data or {})
+        plain_tried = False
+        while True:
+            attempts.begin()
+            status, body, header, error = await self._attempt(
+                method, params, files, attempts.timeout(BOT_API_TIMEOUT)
+            )
+            answer = delivery.verdict(status, body, header, error)
+            if answer.delivered:
+                self._delivered(method, attempts)
+                return body.get("result") if isinstance(body, dict) else None
+            plain = None if plain_tried else delivery.plain_text_retry(method, status, params)
+            if plain is not None:
+                plain_tried = True
+                logger.warning(
+                    "Telegram %s refused its markup (%s): sending it as plain text", method, answer.reason
+                )
+                params = plain
+                continue
+            wait = attempts.retry_in(answer)
+            if wait is None:
+                self._undelivered(method, answer, attempts, level, turn)
+                raise DeliveryFailed(method, answer.reason)
+            logger.info(
+                "Telegram %s: %s (attempt %d of %d), retrying in %.2f s",
+                method,
+                answer.reason,
+                attempts.made,
+                policy.attempts,
+                wait,
+            )
+            await asyncio.sleep(wait)
+
+    async def _attempt(
+        self, method: str, params: Dict[str, Any], files: Optional[Dict[str, Any]], timeout: float
+    ) -> Tuple[Optional[int], Any, Optional[str], str]:
+        """One HTTP call: (status, decoded JSON body or None, Retry-After header, error
+        type); the status is None when no HTTP answer came back."""
+        url = self.server.api_url(token=self._api_token, method=method)
+        try:
+            async with self.session.post(
+                url,
+                data=compose_data(params, files),
+                proxy=self.proxy,
+                proxy_auth=self.proxy_auth,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as response:
+                status, text = response.status, await response.text()
+                header = response.headers.get("Retry-After")
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
+            # The type only: aiohttp's message names the URL, and the URL holds the token.
+            return None, None, None, type(error).__name__
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        return status, body, header, ""
+
+    @staticmethod
+    def _delivered(method: str, attempts: delivery.Attempts) -> None:
+        if is_reply(method):
+            delivery.record(True)
+        if attempts.made > 1:
+            logger.info(
+                "Telegram %s delivered after %d attempts in %.1f s", method, attempts.made, attempts.elapsed
+            )
+
+    @staticmethod
+    def _undelivered(
+        method: str,
+        answer: delivery.Verdict,
+        attempts: delivery.Attempts,
+        level: str,
+        turn: Optional[delivery.Turn],
+    ) -> None:
+        """Logs and records a call that failed for good: no text, no chat id."""
+        where = turn.label if turn is not None else "no update"
+        if not is_reply(method):
+            logger.warning(
+                "Telegram %s failed (%s): %s after %d attempt(s)", method, where, answer.reason, attempts.made
+            )
+            return
+        delivery.record(False, answer.reason)
+        logger.error(
+            "Telegram reply not delivered (%s, %s priority): %s %s after %d attempt(s) in %.1f s",
+            where,
+            level,
+            method,
+            answer.reason,
+            attempts.made,
+            attempts.elapsed,
+        )
 
     async def call(self, method: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
-        """Runs one Bot API call; on failure logs the error type and returns None."""
-        for attempt in (1, 2):
-            try:
-                return await method(*args, **kwargs)
-            except RetryAfter as error:
-                if attempt == 2 or error.timeout > 5:
-                    logger.warning("Telegram %s: rate limited", method.__name__)
-                    return None
-                await asyncio.sleep(error.timeout)
-            except (TelegramAPIError, aiohttp.ClientError, asyncio.TimeoutError) as error:
-                logger.warning("Telegram %s failed: %s", method.__name__, type(error).__name__)
-                return None
-        return None
+        """Runs one Bot API call (retried by :meth:`request`); returns None when it
+        failed, which is logged and recorded by then."""
+        try:
+            return await method(*args, **kwargs)
+        except DeliveryFailed:
+            return None
+        except (TelegramAPIError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+            # Failed before reaching the Bot API (aiogram refused the arguments...).
+            self._failed_outside_request(method.__name__, error)
+            return None
+
+    @staticmethod
+    def _failed_outside_request(method: str, error: BaseException) -> None:
+        if is_reply(method):
+            delivery.record(False, type(error).__name__)
+            logger.error("Telegram reply not delivered: %s failed with %s", method, type(error).__name__)
+        else:
+            logger.warning("Telegram %s failed: %s", method, type(error).__name__)
 
     def keyboard(self, buttons: List[Dict[Text, Any]]) -> Optional[InlineKeyboardMarkup]:
         """One button per row: the titles are questions and would not fit side by side."""
@@ -373,20 +536,27 @@ class ClinicTelegramOutput(TelegramOutput):
         if rest:
             try:
                 await super().send_custom_json(recipient_id, rest, **kwargs)
+            except DeliveryFailed:
+                pass  # logged and recorded by request()
             except (TelegramAPIError, aiohttp.ClientError, asyncio.TimeoutError) as error:
-                logger.warning("Telegram custom message failed: %s", type(error).__name__)
+                self._failed_outside_request("send_custom_json", error)
 
     async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
-        """An emergency warning goes out before the reply's own text."""
+        """An emergency warning goes out before the reply's own text. Every part of an
+        escalation (warning, text, parts) is sent with the escalation retry policy."""
         recipient_id = chat_id_of(recipient_id)
-        if escalation_level(message.get("custom")) == EMERGENCY:
-            message = dict(message)
-            await self.send_custom_json(recipient_id, message.pop("custom"))
-        await super().send_response(recipient_id, message)
+        level = escalation_level(message.get("custom"))
+        with delivery.priority(delivery.priority_of(level)):
+            if level == EMERGENCY:
+                message = dict(message)
+                await self.send_custom_json(recipient_id, message.pop("custom"))
+            await super().send_response(recipient_id, message)
 
     async def acknowledge(self, callback_query_id: Text, text: Optional[Text] = None) -> None:
-        """Answers a button tap, which stops the button's loading spinner."""
-        await self.call(self.answer_callback_query, callback_query_id, text=text)
+        """Answers a button tap, which stops the button's loading spinner: one attempt,
+        as it is no reply and the patient's question is waiting."""
+        with delivery.priority(delivery.ONCE):
+            await self.call(self.answer_callback_query, callback_query_id, text=text)
 
     async def close_session(self) -> None:
         """Closes the HTTP session, if one was opened (aiogram's close() would open one)."""
@@ -517,7 +687,8 @@ class ClinicTelegramInput(TelegramInput):
             return response.json({"ok": True})
         logger.info("Telegram update %s (%s)", update_id, kind)
         try:
-            await self.handle_update(update, on_new_message)
+            with delivery.turn(f"update {update_id}"):
+                await self.handle_update(update, on_new_message)
         except Exception as error:  # answer 200 all the same: a retry would repeat the turn
             # The type only: an exception's message or traceback may quote the patient.
             logger.error("Telegram update %s: failed with %s", update_id, type(error).__name__)

@@ -10,6 +10,15 @@ data aiogram sends) and answers like Telegram for the methods the assistant uses
 A test can also watch calls as they arrive (``api.listeners.append(callback)``): each
 listener runs with the :class:`Call` before the fake answers it, so it can check what
 was true at the moment the bot sent a message.
+
+Faults, for the delivery tests (every call is recorded, faulted or not, with the status
+it got and when it arrived):
+
+    api.fail("42", Fault(500), Fault(drop=True))      # the next two calls for chat 42
+    api.fail("42", Fault(429, retry_after=1))          # ... a 429 with retry_after
+    api.fail("42", None, forever=Fault(403))           # one answered normally, then 403s
+    api.go_down(); ...; api.come_back()                # connection refused meanwhile
+    api.clear_faults()
 """
 
 from __future__ import annotations
@@ -18,16 +27,32 @@ import asyncio
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 from aiohttp import web
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An answer the fake gives instead of Telegram's: an HTTP error (with Telegram's
+    JSON, and ``parameters.retry_after`` when given) or, with ``drop``, a connection
+    closed without any answer."""
+
+    status: int = 500
+    retry_after: Optional[float] = None
+    drop: bool = False
+    description: str = "Internal Server Error"
 
 
 @dataclass
 class Call:
     method: str
     params: Dict[str, Any]
+    #: The HTTP status the fake answered (0: the connection was dropped).
+    status: int = 200
+    #: When the call arrived (time.monotonic()).
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def chat_id(self) -> Optional[str]:
@@ -70,6 +95,12 @@ class FakeBotAPI:
         #: Called with each recorded call, in the server's thread, before it is answered.
         self.listeners: List[Callable[[Call], None]] = []
         self.webhook: Dict[str, Any] = {}
+        #: chat id -> faults for its next calls (None: answer normally), and the fault
+        #: answered once they are used up (see :meth:`fail`).
+        self._faults: Dict[str, List[Optional[Fault]]] = {}
+        self._forever: Dict[str, Fault] = {}
+        self._fault_method = "sendMessage"
+        self._site: Optional[web.TCPSite] = None
         self._lock = threading.Lock()
         self._message_id = 0
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -95,6 +126,70 @@ class FakeBotAPI:
         with self._lock:
             self.calls.clear()
 
+    # -- faults ------------------------------------------------------------------------
+
+    def fail(
+        self,
+        chat_id: Any,
+        *faults: Optional[Fault],
+        forever: Optional[Fault] = None,
+        method: str = "sendMessage",
+    ) -> None:
+        """The next calls of ``method`` for ``chat_id`` get ``faults`` in turn (None
+        answers normally), then ``forever`` (if given) for every later one."""
+        with self._lock:
+            self._fault_method = method
+            self._faults[str(chat_id)] = list(faults)
+            if forever is None:
+                self._forever.pop(str(chat_id), None)
+            else:
+                self._forever[str(chat_id)] = forever
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._forever.clear()
+
+    def _fault_for(self, method: str, chat_id: Optional[str]) -> Optional[Fault]:
+        with self._lock:
+            if method != self._fault_method or chat_id is None:
+                return None
+            queued = self._faults.get(chat_id)
+            if queued:
+                return queued.pop(0)
+            return self._forever.get(chat_id)
+
+    @property
+    def up(self) -> bool:
+        """Whether it listens (see :meth:`go_down`)."""
+        return self._site is not None
+
+    def go_down(self) -> None:
+        """Stops listening and drops open connections: calls get "connection refused"."""
+        self._run(self._go_down())
+
+    def come_back(self) -> None:
+        """Listens again, on the same port."""
+        self._run(self._listen(self.port))
+
+    def _run(self, coroutine: Any) -> Any:
+        assert self._loop is not None, "the fake Bot API is not running"
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
+
+    async def _go_down(self) -> None:
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        if self._runner is not None and self._runner.server is not None:
+            await self._runner.server.shutdown(1)
+
+    async def _listen(self, port: int) -> None:
+        assert self._runner is not None
+        site = web.TCPSite(self._runner, "127.0.0.1", port, reuse_address=True)
+        await site.start()
+        self._site = site
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
     # -- server ------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -108,15 +203,31 @@ class FakeBotAPI:
         else:
             params = {key: _decode(value) for key, value in (await request.post()).items()}
         call = Call(method, params)
+        fault = self._fault_for(method, call.chat_id)
+        if fault is not None:
+            call.status = 0 if fault.drop else fault.status
         with self._lock:
             self.calls.append(call)
             listeners = list(self.listeners)
         for listener in listeners:
             listener(call)
+        if fault is not None:
+            return self._faulty(request, fault)
         result = self._result(method, params)
         if result is None:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
         return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    def _faulty(request: web.Request, fault: Fault) -> web.Response:
+        if fault.drop:
+            assert request.transport is not None
+            request.transport.close()  # no answer at all: the client sees a dropped connection
+            return web.Response()
+        answer: Dict[str, Any] = {"ok": False, "error_code": fault.status, "description": fault.description}
+        if fault.retry_after is not None:
+            answer["parameters"] = {"retry_after": fault.retry_after}
+        return web.json_response(answer, status=fault.status)
 
     def _result(self, method: str, params: Dict[str, Any]) -> Any:
         if method == "sendMessage":
@@ -160,9 +271,7 @@ class FakeBotAPI:
             app.router.add_post("/bot{token}/{method}", self._handle)
             self._runner = web.AppRunner(app, access_log=None)
             loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            loop.run_until_complete(site.start())
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            loop.run_until_complete(self._listen(0))
             ready.set()
             loop.run_forever()
             loop.run_until_complete(self._runner.cleanup())
