@@ -6,6 +6,7 @@ import logging
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -25,6 +26,12 @@ TOPIC_ENTITY = "faq_topic"
 #: The honest "I don't have that answer" (a domain response, with the clinic's contacts).
 NOT_COVERED_INTENT = "ask_not_covered"
 MAX_TOPICS = 3
+#: The slot the staff report reads (scripts/report.py): the topics answered this turn,
+#: in order. (The "not covered" replies it counts by their response name.)
+ANSWERED_TOPICS_SLOT = "answered_topics"
+#: The payloads of the "Was this helpful?" buttons (intents of data/nlu/feedback.yml).
+HELPFUL_PAYLOAD = "/rate_helpful"
+UNHELPFUL_PAYLOAD = "/rate_unhelpful"
 
 
 def requested_topics(intent: Optional[Text], entities: List[Dict[Text, Any]]) -> List[Text]:
@@ -41,7 +48,9 @@ class ActionAnswerFaq(Action):
     """Sends the answer for the message's FAQ intent, with related-topic buttons.
 
     A message that asks several questions gets one message per topic, in the order
-    asked, with the buttons once, on the last answer.
+    asked, with the buttons once, on the last answer. Then the light "Was this
+    helpful?" (not after the honest "not covered" reply, which ends with buttons of its
+    own). The events record what was answered, for the staff report.
     """
 
     def name(self) -> Text:
@@ -71,7 +80,18 @@ class ActionAnswerFaq(Action):
             if len(related) < 2:  # keep two or three buttons
                 related = [key for key in knowledge.topics if key not in answered][:3]
             dispatcher.utter_message(text=topic.text, buttons=topic_buttons(knowledge, related[:3]))
+        events: List[Dict[Text, Any]] = []
+        if found:
+            events.append(SlotSet(ANSWERED_TOPICS_SLOT, [topic.key for topic in found]))
         if not_covered:
             # Its reply ends with the topic buttons.
             dispatcher.utter_message(response="utter_not_covered")
-        return []
+        else:
+            # Light: the patient can just ask the next question.
+            feedback = knowledge.feedback
+            buttons = [
+                {"title": feedback.helpful, "payload": HELPFUL_PAYLOAD},
+                {"title": feedback.not_helpful, "payload": UNHELPFUL_PAYLOAD},
+            ]
+            dispatcher.utter_message(text=feedback.question, buttons=buttons)
+        return events

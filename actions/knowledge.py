@@ -1,7 +1,8 @@
 """The clinic's FAQ answers, loaded from ``knowledge/answers.yml``.
 
 The file is keyed by topic; each topic names the intent it answers, a short button
-title, the answer text and 2-3 related topics offered as quick replies. The loader
+title, the answer text and 2-3 related topics offered as quick replies; ``feedback``
+holds the "Was this helpful?" question and its button titles. The loader
 checks all of that up front and raises :class:`KnowledgeError` on any problem, so a
 broken file stops the action server at start-up instead of failing a patient later.
 """
@@ -45,10 +46,20 @@ class Topic:
 
 
 @dataclass(frozen=True)
+class Feedback:
+    """The light "Was this helpful?" sent after FAQ answers, and its two buttons."""
+
+    question: str
+    helpful: str
+    not_helpful: str
+
+
+@dataclass(frozen=True)
 class KnowledgeBase:
-    """All topics, looked up by key or by intent."""
+    """All topics, looked up by key or by intent, and the feedback question."""
 
     topics: Dict[str, Topic]
+    feedback: Feedback
 
     def for_intent(self, intent: Optional[str]) -> Optional[Topic]:
         """The topic that answers ``intent``, or None."""
@@ -101,7 +112,17 @@ def load_knowledge(path: Path = ANSWERS_PATH) -> KnowledgeBase:
     intents = [t.intent for t in topics.values()]
     if len(set(intents)) != len(intents):
         raise KnowledgeError("Two topics answer the same intent")
-    return KnowledgeBase(topics)
+    return KnowledgeBase(topics, _feedback(data.get("feedback"), path))
+
+
+def _feedback(entry: object, path: Path) -> Feedback:
+    if not isinstance(entry, dict):
+        raise KnowledgeError(f"Knowledge file {path} has no 'feedback' mapping")
+    fields = ("question", "helpful", "not_helpful")
+    for field in fields:
+        if not isinstance(entry.get(field), str) or not entry[field].strip():
+            raise KnowledgeError(f"'feedback' needs a non-empty '{field}'")
+    return Feedback(*(entry[field].strip() for field in fields))
 
 
 @lru_cache(maxsize=1)

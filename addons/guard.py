@@ -112,7 +112,8 @@ class GuardedOutput(OutputChannel):
 
 def button_payloads(domain: Any) -> Payloads:
     """The payloads of the buttons the assistant sends: those of its domain responses,
-    and ``/<intent>`` for its FAQ intents (the action server's topic buttons)."""
+    and ``/<intent>`` for its FAQ and feedback intents (the action server's topic and
+    "Was this helpful?" buttons)."""
     payloads = set()
     for variations in (getattr(domain, "responses", None) or {}).values():
         for variation in variations or []:
@@ -121,7 +122,7 @@ def button_payloads(domain: Any) -> Payloads:
                 if isinstance(payload, str):
                     payloads.add(payload.strip())
     for intent in getattr(domain, "intents", None) or []:
-        if isinstance(intent, str) and intent.startswith("ask_"):
+        if isinstance(intent, str) and intent.startswith(("ask_", "rate_")):
             payloads.add(f"/{intent}")
     return Payloads.of(payloads)
 

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 #: At most this many topics are answered in one reply.
 MAX_TOPICS = 3
 #: How sure the classifier must be about a question for it to count as a topic.
-MIN_PART_CONFIDENCE = 0.45
+MIN_PART_CONFIDENCE = 0.65
 TOPIC_ENTITY = "faq_topic"
 RISK_LEVEL = {"report_emergency": 2, "report_risk": 1}
 CHITCHAT = frozenset({"greet", "thank", "goodbye", "affirm", "deny", "nlu_fallback"})

@@ -20,7 +20,7 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
 
 import yaml
 
@@ -36,6 +36,21 @@ def load_messages(path: Path = HELDOUT_PATH) -> List[Tuple[str, Expected]]:
     """The held-out (text, expected) pairs."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     return [(m["text"], m["expect"]) for m in data["messages"]]
+
+
+#: Joins the topics of a message that asks several questions (``whole_turn``).
+TOPIC_JOIN = "+"
+
+
+def turn_outcome(parse: Dict[str, Any]) -> str:
+    """What a whole turn (``addons.understanding.understand``) means for the patient: an
+    escalation level, or the topics answered, in order, joined by :data:`TOPIC_JOIN`."""
+    intent = str((parse.get("intent") or {}).get("name") or "")
+    outcome = outcome_of_intent(intent)
+    if outcome != intent:
+        return outcome
+    further = [str(e.get("value")) for e in parse.get("entities") or [] if e.get("entity") == "faq_topic"]
+    return TOPIC_JOIN.join([intent] + [t for t in further if t != intent])
 
 
 def outcome_of_intent(intent: str) -> str:
@@ -85,13 +100,17 @@ class Score:
         return "\n".join(lines)
 
 
-def score(pairs: Iterable[Tuple[str, Expected, str]]) -> Score:
-    """Scores (text, expected, outcome) triples."""
+def score(pairs: Iterable[Tuple[str, Expected, str]], whole_turn: bool = False) -> Score:
+    """Scores (text, expected, outcome) triples.
+
+    A list of expected intents accepts any one of them; with ``whole_turn`` (outcomes
+    from :func:`turn_outcome`), it means several questions, all to be answered, in order.
+    """
     result = Score()
     for text, expected, outcome in pairs:
         accepted = [expected] if isinstance(expected, str) else list(expected)
         label = accepted[0] if len(accepted) == 1 else "multi"
-        ok = outcome in accepted
+        ok = outcome == TOPIC_JOIN.join(accepted) if whole_turn else outcome in accepted
         result.total += 1
         result.correct += ok
         result.per_label[label][0] += ok
@@ -112,7 +131,7 @@ def score(pairs: Iterable[Tuple[str, Expected, str]]) -> Score:
     return result
 
 
-async def _predict(model: str, texts: Sequence[str]) -> List[str]:
+async def _predict(model: str, texts: Sequence[str], whole_turn: bool = False) -> List[str]:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))  # the model names project components (addons.*)
     import logging
@@ -121,11 +140,16 @@ async def _predict(model: str, texts: Sequence[str]) -> List[str]:
     from rasa.utils.log_utils import configure_structlog
 
     configure_structlog(logging.WARNING)  # the parse log line carries message text
+    from addons.understanding import understand
+
     agent = Agent.load(model)
     outcomes = []
     for text in texts:
-        parsed = await agent.parse_message(text)
-        outcomes.append(outcome_of_intent(parsed["intent"]["name"]))
+        if whole_turn:
+            outcomes.append(turn_outcome(await understand(agent, text) or {}))
+        else:
+            parsed = await agent.parse_message(text)
+            outcomes.append(outcome_of_intent(parsed["intent"]["name"]))
     return outcomes
 
 
@@ -136,11 +160,16 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("model", nargs="?", default="models/current.tar.gz")
     parser.add_argument("--set", type=Path, default=HELDOUT_PATH, help="held-out YAML file")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every miss")
+    parser.add_argument(
+        "--whole-turn",
+        action="store_true",
+        help="parse as the assistant does (several questions split); a list expects all, in order",
+    )
     args = parser.parse_args(argv[1:])
     model = args.model
     messages = load_messages(args.set)
-    outcomes = asyncio.run(_predict(model, [t for t, _ in messages]))
-    result = score((t, e, o) for (t, e), o in zip(messages, outcomes, strict=True))
+    outcomes = asyncio.run(_predict(model, [t for t, _ in messages], args.whole_turn))
+    result = score(((t, e, o) for (t, e), o in zip(messages, outcomes, strict=True)), args.whole_turn)
     print(result.report())
     if args.verbose:
         for text, expected, outcome in result.misses:

@@ -6,10 +6,23 @@ from typing import Any, Callable, Dict
 
 import pytest
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.faq import ActionAnswerFaq
 from actions.knowledge import get_knowledge
+
+FEEDBACK_PAYLOADS = ["/rate_helpful", "/rate_unhelpful"]
+
+
+def assert_feedback_question(message: Dict[str, Any]) -> None:
+    """The light "Was this helpful?" with 👍 / 👎, from the knowledge file."""
+    feedback = get_knowledge().feedback
+    assert message["text"] == feedback.question == "Was this helpful?"
+    assert [b["payload"] for b in message["buttons"]] == FEEDBACK_PAYLOADS
+    assert [b["title"] for b in message["buttons"]] == [feedback.helpful, feedback.not_helpful]
+    assert "👍" in feedback.helpful and "👎" in feedback.not_helpful
+
 
 FAQ_INTENTS = sorted(topic.intent for topic in get_knowledge().topics.values())
 
@@ -30,8 +43,9 @@ def test_every_faq_intent_gets_its_answer_and_buttons(
 
     events = ActionAnswerFaq().run(dispatcher, make_tracker(intent=intent), domain)
 
-    assert events == []
-    assert len(dispatcher.messages) == 1
+    assert events == [SlotSet("answered_topics", [topic.key])]
+    assert len(dispatcher.messages) == 2
+    assert_feedback_question(dispatcher.messages[1])
     message = dispatcher.messages[0]
     assert message["text"] == topic.text
     payloads = [button["payload"] for button in message["buttons"]]
@@ -75,11 +89,13 @@ def test_several_topics_get_one_answer_each_in_order_with_buttons_once(
         {"entity": "faq_topic", "value": "ask_safety"},  # a fourth topic: over the limit
     ]
     events = ActionAnswerFaq().run(dispatcher, make_tracker(intent="ask_session", entities=entities), domain)
-    assert events == []
-    texts = [m["text"] for m in dispatcher.messages]
+    assert events == [SlotSet("answered_topics", ["session", "cost", "insurance"])]
+    answers, feedback = dispatcher.messages[:-1], dispatcher.messages[-1]
+    texts = [m["text"] for m in answers]
     assert texts == [knowledge.for_intent(i).text for i in ("ask_session", "ask_cost", "ask_insurance")]  # type: ignore[union-attr]
-    assert [bool(m["buttons"]) for m in dispatcher.messages] == [False, False, True]
-    payloads = {b["payload"] for b in dispatcher.messages[-1]["buttons"]}
+    assert [bool(m["buttons"]) for m in answers] == [False, False, True]
+    assert_feedback_question(feedback)  # asked once, after all the answers
+    payloads = {b["payload"] for b in answers[-1]["buttons"]}
     assert payloads.isdisjoint({"/ask_session", "/ask_cost", "/ask_insurance"}) and len(payloads) >= 2
 
 
@@ -87,7 +103,18 @@ def test_a_not_covered_question_among_others_ends_with_the_honest_reply(
     dispatcher: CollectingDispatcher, make_tracker: Callable[..., Tracker], domain: Dict[str, Any]
 ) -> None:
     entities = [{"entity": "faq_topic", "value": "ask_not_covered"}]
-    ActionAnswerFaq().run(dispatcher, make_tracker(intent="ask_cost", entities=entities), domain)
+    events = ActionAnswerFaq().run(dispatcher, make_tracker(intent="ask_cost", entities=entities), domain)
+    assert events == [SlotSet("answered_topics", ["cost"])]
     assert dispatcher.messages[0]["text"] == get_knowledge().for_intent("ask_cost").text  # type: ignore[union-attr]
     assert not dispatcher.messages[0]["buttons"]
-    assert dispatcher.messages[1]["response"] == "utter_not_covered"
+    # The honest reply ends the turn with its topic buttons: no feedback question after it.
+    assert [m.get("response") for m in dispatcher.messages[1:]] == ["utter_not_covered"]
+
+
+def test_the_not_covered_reply_alone_records_no_topic(
+    dispatcher: CollectingDispatcher, make_tracker: Callable[..., Tracker], domain: Dict[str, Any]
+) -> None:
+    events = ActionAnswerFaq().run(dispatcher, make_tracker(intent="ask_not_covered"), domain)
+    assert events == []
+    assert [m.get("response") for m in dispatcher.messages] == ["utter_not_covered"]
+    assert "{clinic_phone}" in domain["responses"]["utter_not_covered"][0]["text"]

@@ -111,9 +111,12 @@ def test_every_faq_intent_routes_to_the_faq_action() -> None:
 GOOD_TOPIC = {"intent": "ask_a", "title": "A", "text": "short answer", "related": ["b", "c"]}
 
 
-def write(tmp_path: Path, topics: Dict[str, Any]) -> Path:
+GOOD_FEEDBACK = {"question": "Helpful?", "helpful": "👍", "not_helpful": "👎"}
+
+
+def write(tmp_path: Path, topics: Dict[str, Any], feedback: Any = GOOD_FEEDBACK) -> Path:
     path = tmp_path / "answers.yml"
-    path.write_text(yaml.safe_dump({"topics": topics}))
+    path.write_text(yaml.safe_dump({"topics": topics, "feedback": feedback}))
     return path
 
 
@@ -127,6 +130,25 @@ def test_valid_file_loads(tmp_path: Path) -> None:
     topic = knowledge.for_intent("ask_b")
     assert topic is not None and topic.key == "b"
     assert knowledge.for_intent("ask_zzz") is None
+    assert (knowledge.feedback.question, knowledge.feedback.not_helpful) == ("Helpful?", "👎")
+
+
+@pytest.mark.parametrize(
+    "feedback, message",
+    [
+        (None, "no 'feedback'"),
+        ({"question": "Helpful?", "helpful": "👍"}, "non-empty 'not_helpful'"),
+        ({**GOOD_FEEDBACK, "question": "  "}, "non-empty 'question'"),
+    ],
+)
+def test_a_missing_feedback_question_fails_loudly(tmp_path: Path, feedback: Any, message: str) -> None:
+    topics = {
+        "a": GOOD_TOPIC,
+        "b": {**GOOD_TOPIC, "intent": "ask_b", "related": ["a", "c"]},
+        "c": {**GOOD_TOPIC, "intent": "ask_c", "related": ["a", "b"]},
+    }
+    with pytest.raises(KnowledgeError, match=message):
+        load_knowledge(write(tmp_path, topics, feedback))
 
 
 @pytest.mark.parametrize(
