@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 import urllib.error
 import urllib.request
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
@@ -30,6 +32,18 @@ _senders = itertools.count()
 
 def new_sender(prefix: str = "e2e") -> str:
     return f"{prefix}-{next(_senders)}"
+
+
+def slot_events(stack: Any, sender: str) -> List[Dict[str, Any]]:
+    """The slot events of a REST conversation, from the stack's SQLite tracker store."""
+    from tests.test_reliability import sqlite_file
+
+    with closing(sqlite3.connect(sqlite_file(stack), timeout=10)) as db:
+        rows = db.execute(
+            "SELECT data FROM events WHERE sender_id = ? AND type_name = 'slot' ORDER BY id",
+            ("rest:" + sender,),  # the guard namespaces REST senders
+        ).fetchall()
+    return [json.loads(row[0]) for row in rows]
 
 
 def texts(messages: List[Dict[str, Any]]) -> str:
@@ -136,10 +150,38 @@ def test_negated_risk_gets_the_plain_answer(talk: Talk) -> None:
 def test_several_questions_get_one_answer_each_in_order(talk: Talk, text: str, topics: List[str]) -> None:
     knowledge = get_knowledge()
     messages = talk(new_sender(), text)
-    answers = [m["text"] for m in messages if m.get("text")]
-    assert answers == [knowledge.for_intent(t).text for t in topics]  # type: ignore[union-attr]
-    assert [bool(m.get("buttons")) for m in messages] == [False] * (len(topics) - 1) + [True]
+    *answers, feedback = messages
+    assert [m["text"] for m in answers] == [knowledge.for_intent(t).text for t in topics]  # type: ignore[union-attr]
+    assert [bool(m.get("buttons")) for m in answers] == [False] * (len(topics) - 1) + [True]
+    assert feedback["text"] == knowledge.feedback.question  # asked once, after all the answers
     assert not escalation(messages)
+
+
+def test_feedback_after_an_answer_is_stored_and_a_thumbs_down_offers_the_clinic(
+    talk: Talk, assistant: Any
+) -> None:
+    sender = new_sender()
+    messages = talk(sender, "what does it cost?")
+    question = messages[-1]
+    assert question["text"] == "Was this helpful?"
+    assert [b["payload"] for b in question["buttons"]] == ["/rate_helpful", "/rate_unhelpful"]
+    reply = texts(talk(sender, "/rate_unhelpful"))
+    settings = get_settings()
+    assert settings.clinic_phone in reply and settings.booking_url in reply
+    # A second tap, with no new answer in between, still gets a polite reply ...
+    assert "Thanks for letting us know" in texts(talk(sender, "/rate_helpful"))
+    feedback = [e["value"] for e in slot_events(assistant, sender) if e.get("name") == "feedback"]
+    # ... but is not counted twice against the same answer.
+    assert feedback == [{"topic": "cost", "helpful": False}]
+    # Never blocking: the next question is answered as usual, with no escalation.
+    follow_up = talk(sender, "and does insurance cover it?")
+    assert get_knowledge().for_intent("ask_insurance").text in texts(follow_up)  # type: ignore[union-attr]
+
+
+def test_no_feedback_question_after_an_escalation(talk: Talk) -> None:
+    messages = talk(new_sender(), "I have crushing chest pain and can't breathe")
+    assert escalation(messages)["level"] == "emergency"
+    assert "Was this helpful?" not in texts(messages)
 
 
 def test_a_risk_in_one_of_several_questions_escalates_the_message(talk: Talk) -> None:

@@ -57,7 +57,7 @@ def test_no_exemplar_is_a_heldout_message() -> None:
         t.lower() for t in exemplars.safe
     }
     heldout = Path(__file__).parent / "heldout"
-    for name in ("messages.yml", "blind.yml", "final.yml", "sealed.yml"):
+    for name in ("messages.yml", "blind.yml", "final.yml", "sealed.yml", "dev_understanding.yml"):
         data = yaml.safe_load((heldout / name).read_text(encoding="utf-8"))
         overlap = texts & {m["text"].strip().lower() for m in data["messages"]}
         assert not overlap, (name, overlap)
@@ -223,6 +223,23 @@ def test_safe_look_alikes_do_not_escalate(net: SemanticSafetyNet, text: str) -> 
 )
 def test_denied_risks_stay_quiet(detector: Any, net: SemanticSafetyNet, text: str) -> None:
     assert combined(detector, net, text) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "text, level",
+    [
+        ("no diabetes or thyroid trouble here, i've just always sweated loads, is that primary?", None),
+        ("i'm type 2 diabetic and my face sweats whenever i eat, could this help?", "urgent"),
+        ("had a heart attack a few years back, does that rule me out?", "urgent"),
+        # the acute picture is still an emergency
+        ("i'm type 1, shaky and sweaty and a bit muddled", "emergency"),
+        ("diabetic and i feel weak and clammy, i think i'm going low", "emergency"),
+    ],
+)
+def test_diabetes_or_a_past_heart_attack_alone_is_not_an_emergency(
+    detector: Any, net: SemanticSafetyNet, text: str, level: Optional[str]
+) -> None:
+    assert combined(detector, net, text)[0] == level
 
 
 def test_a_risky_sentence_inside_a_long_message_is_found(net: SemanticSafetyNet) -> None:

@@ -152,12 +152,9 @@ class RiskDetector:
         if not text or not text.strip():
             return Assessment(None, None)
         doc, keys, matches = self._match(self.normalise(text))
-        findings, set_aside = self._english_findings(doc, keys, matches)
+        findings = self._english_findings(doc, keys, matches)
         findings = apply_denials(doc, keys, findings)
         findings += self._foreign_findings(text, doc, findings)
-        # Listed as negated, after the denials ran: a mention out of its context is
-        # neither a risk nor a denial that could make another mention impersonal.
-        findings += [replace(f, negated=True) for f in set_aside]
         findings.sort(key=lambda f: (self._priorities[f.reason], f.start))
         active = [f for f in findings if not f.negated]
         if not active:
@@ -180,18 +177,14 @@ class RiskDetector:
 
     def _english_findings(
         self, doc: "Doc", keys: List[str], matches: List[Tuple[int, int, int]]
-    ) -> Tuple[List[Finding], List[Finding]]:
-        """The findings of the patterns file, each negated or not in its own clause, and
-        those set aside because their category's ``context:`` is absent."""
+    ) -> List[Finding]:
+        """The findings of the patterns file, each negated or not in its own clause."""
         exceptions = []
-        in_context: Set[str] = set()
         raw: List[Tuple[Rule, int, int]] = []
         for match_id, start, end in matches:
             rule = self._patterns.rules[self._nlp.vocab.strings[match_id]]
             if rule.is_exception:
                 exceptions.append((rule.reason, start, end))
-            elif rule.is_context:
-                in_context.add(rule.reason)
             else:
                 raw.append((rule, start, end))
         for pattern, rule in self._patterns.regexes:
@@ -201,7 +194,6 @@ class RiskDetector:
                     raw.append((rule, span.start, span.end))
 
         findings: List[Finding] = []
-        set_aside: List[Finding] = []
         for rule, start, end in raw:
             if any(r == rule.reason and s < end and start < e for r, s, e in exceptions):
                 continue
@@ -209,14 +201,8 @@ class RiskDetector:
                 continue
             if rule.requires_any and not (set(keys[:start]) | set(keys[end:])) & rule.requires_any:
                 continue
-            finding = Finding(rule.level, rule.reason, start, end, is_negated(doc, keys, start, end))
-            if rule.needs_context and rule.reason not in in_context:
-                # Listed as negated: the semantic net does not escalate that category
-                # from the same words either.
-                set_aside.append(finding)
-            else:
-                findings.append(finding)
-        return findings, set_aside
+            findings.append(Finding(rule.level, rule.reason, start, end, is_negated(doc, keys, start, end)))
+        return findings
 
     def _foreign_findings(self, text: str, doc: "Doc", english: List[Finding]) -> List[Finding]:
         """The multilingual layer's findings, reconciled with the English ones.

@@ -52,10 +52,6 @@ class Rule:
         requires_any: match keys, one of which must occur elsewhere in the message.
         not_followed_by: words that cancel the match when they come right after it.
         is_exception: True for an ``except:`` phrase, which cancels overlapping findings.
-        needs_context: the match counts only when one of the category's ``context:``
-            phrases also occurs in the message ("my son" is a child patient only when
-            the message asks whether the treatment suits him).
-        is_context: True for a ``context:`` phrase, which reports nothing itself.
     """
 
     level: str
@@ -64,8 +60,6 @@ class Rule:
     requires_any: Set[str] = field(default_factory=set)
     not_followed_by: Set[str] = field(default_factory=set)
     is_exception: bool = False
-    needs_context: bool = False
-    is_context: bool = False
 
 
 @dataclass
@@ -171,13 +165,6 @@ def load_patterns(path: Path, nlp: "Language") -> CompiledPatterns:
             for index, phrase in enumerate(spec.get("except") or []):
                 rule = Rule(level, reason, priority, is_exception=True)
                 compiler.add_phrase(f"{reason}#except{index}", rule, phrase)
-            context = spec.get("context") or []
-            for index, phrase in enumerate(context):
-                rule = Rule(level, reason, priority, is_context=True)
-                compiler.add_phrase(f"{reason}#context{index}", rule, phrase)
-            needing = [i for i in spec["patterns"] if isinstance(i, dict) and i.get("needs_context")]
-            if needing and not context:
-                raise PatternFileError(f"{path}: category '{reason}' has needs_context but no context")
     return compiler.out
 
 
@@ -194,7 +181,6 @@ class _Compiler:
         if isinstance(item, dict):
             rule.requires_any = {key_of(self.nlp, w) for w in item.get("requires_any", [])}
             rule.not_followed_by = {w.lower() for w in item.get("not_followed_by", [])}
-            rule.needs_context = bool(item.get("needs_context"))
             if "regex" in item:
                 try:
                     self.out.regexes.append((re.compile(item["regex"]), rule))
