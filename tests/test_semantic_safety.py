@@ -229,17 +229,17 @@ def test_denied_risks_stay_quiet(detector: Any, net: SemanticSafetyNet, text: st
     "text, level",
     [
         ("no diabetes or thyroid trouble here, i've just always sweated loads, is that primary?", None),
-        ("i'm type 2 diabetic and my face sweats whenever i eat, could this help?", "urgent"),
-        ("had a heart attack a few years back, does that rule me out?", "urgent"),
-        # the acute picture is still an emergency
+        # diabetes itself is still referred, and the acute picture is still an emergency
+        ("i'm type 2 diabetic and my face sweats whenever i eat, could this help?", "escalated"),
         ("i'm type 1, shaky and sweaty and a bit muddled", "emergency"),
         ("diabetic and i feel weak and clammy, i think i'm going low", "emergency"),
     ],
 )
-def test_diabetes_or_a_past_heart_attack_alone_is_not_an_emergency(
+def test_denied_diabetes_is_not_a_low_blood_sugar(
     detector: Any, net: SemanticSafetyNet, text: str, level: Optional[str]
 ) -> None:
-    assert combined(detector, net, text)[0] == level
+    found = combined(detector, net, text)[0]
+    assert found in ("urgent", "emergency") if level == "escalated" else found == level
 
 
 def test_a_risky_sentence_inside_a_long_message_is_found(net: SemanticSafetyNet) -> None:

@@ -715,6 +715,19 @@ def replies(api: FakeBotAPI, chat_id: int) -> List[Call]:
     return api.calls_to("sendMessage", str(chat_id))
 
 
+FEEDBACK_QUESTION = "Was this helpful?"
+
+
+def answer_and_feedback(api: FakeBotAPI, chat_id: int) -> Call:
+    """The one answer to an FAQ question, checking that the light "Was this helpful?"
+    with its 👍 / 👎 keyboard follows it."""
+    answer, feedback = replies(api, chat_id)
+    assert feedback.text == FEEDBACK_QUESTION
+    assert feedback.callback_data == ["/rate_helpful", "/rate_unhelpful"]
+    assert [row[0]["text"] for row in feedback.keyboard] == ["👍 Yes", "👎 No"]
+    return answer
+
+
 def stored_events(stack: Stack, sender_id: str) -> List[Tuple[Any, ...]]:
     """The tracker store's rows for one conversation (its SQLite file, read directly)."""
     url = stack.env["TRACKER_STORE_URL"]
@@ -740,7 +753,7 @@ def test_text_message_gets_the_answer_with_an_inline_keyboard(
 ) -> None:
     chat = next(chat_ids)
     assert send_update(telegram_stack, message_update(chat, text="how much does it cost?")) == 200
-    [reply] = replies(bot_api, chat)
+    reply = answer_and_feedback(bot_api, chat)
     assert "$50 to $200" in reply.text
     assert "/ask_insurance" in reply.callback_data
     assert all(len(row) == 1 for row in reply.keyboard)
@@ -877,7 +890,7 @@ def test_button_tap_is_acknowledged_and_answered(telegram_stack: Stack, bot_api:
         for call in bot_api.calls_to("answerCallbackQuery")
         if call.params["callback_query_id"] == f"cbq-{chat}"
     ] == [f"cbq-{chat}"]
-    [reply] = replies(bot_api, chat)
+    reply = answer_and_feedback(bot_api, chat)
     assert "insurance" in reply.text.lower() and "Some health insurance plans" in reply.text
 
 
@@ -909,7 +922,7 @@ def test_missing_or_forged_secret_is_refused(
     assert replies(bot_api, chat) == []
     # The refused request did not mark the update as seen: the real one is answered.
     assert send_update(telegram_stack, update) == 200
-    assert len(replies(bot_api, chat)) == 1
+    assert "$50 to $200" in answer_and_feedback(bot_api, chat).text
 
 
 @pytest.mark.e2e
@@ -966,7 +979,7 @@ def test_a_document_caption_is_answered_like_text(telegram_stack: Stack, bot_api
         chat, document={"file_id": "d", "file_unique_id": "d"}, caption="how much does it cost?"
     )
     assert send_update(telegram_stack, update) == 200
-    [reply] = replies(bot_api, chat)
+    reply = answer_and_feedback(bot_api, chat)
     assert "$50 to $200" in reply.text and "/ask_insurance" in reply.callback_data
 
 
@@ -1072,7 +1085,7 @@ def test_repeated_update_is_answered_once(telegram_stack: Stack, bot_api: FakeBo
     update = message_update(chat, text="how much does it cost?")
     assert send_update(telegram_stack, update) == 200
     assert send_update(telegram_stack, update) == 200
-    assert len(replies(bot_api, chat)) == 1
+    assert "$50 to $200" in answer_and_feedback(bot_api, chat).text  # answered once
 
 
 @pytest.mark.e2e
@@ -1241,3 +1254,22 @@ def test_without_settings_the_webhook_is_off_and_rest_works(assistant: Stack) ->
         {"sender": "telegram-off-check", "message": "how much does it cost?"},
     )
     assert any("$50 to $200" in message.get("text", "") for message in answer)
+
+
+@pytest.mark.e2e
+def test_feedback_buttons_work_over_telegram(telegram_stack: Stack, bot_api: FakeBotAPI) -> None:
+    chat = next(chat_ids)
+    assert send_update(telegram_stack, message_update(chat, text="does insurance pay for it?")) == 200
+    answer_and_feedback(bot_api, chat)
+    assert send_update(telegram_stack, button_tap(chat, "/rate_unhelpful")) == 200
+    sorry = replies(bot_api, chat)[-1]
+    settings = get_settings()
+    assert settings.clinic_phone in sorry.text and settings.booking_url in sorry.text
+    url = telegram_stack.env["TRACKER_STORE_URL"]
+    with closing(sqlite3.connect(url[len("sqlite:///") :], timeout=10)) as db:
+        rows = db.execute(
+            "SELECT data FROM events WHERE sender_id = ? AND type_name = 'slot' ORDER BY id",
+            (stored_sender(chat),),
+        ).fetchall()
+    feedback = [json.loads(row[0])["value"] for row in rows if json.loads(row[0]).get("name") == "feedback"]
+    assert feedback == [{"topic": "insurance", "helpful": False}]

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
-import yaml
 from playwright.sync_api import Page, expect
 
 from serve import Stack, local_env
@@ -29,7 +28,6 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "browser-staff-token-" + uuid.uuid4().hex
 PAGE = "/webhooks/staff/"
-FEEDBACK_CONTRACT = "rate_helpful" in yaml.safe_load((ROOT / "domain.yml").read_text()).get("intents", [])
 
 
 def http(
@@ -72,8 +70,7 @@ def staff_stack(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -
         rest(stack, f"d-{run}", "my chest feels really tight and im soaked in sweat")
         rest(stack, f"e-{run}", "My name is Zelda, should i use tap water or distilled?")
         rest(stack, f"f-{run}", "hmm")
-        if FEEDBACK_CONTRACT:
-            rest(stack, f"a-{run}", "/rate_helpful")
+        rest(stack, f"a-{run}", "/rate_helpful")
         yield stack
     finally:
         stack.stop_all()
@@ -163,7 +160,7 @@ def test_with_the_token_the_page_shows_the_figures_and_charts(
     expected: Dict[str, Tuple[str, int]] = {
         "conversations": ("conversations", 5),
         "senders": ("senders", 5),
-        "messages": ("messages", 6 + FEEDBACK_CONTRACT),
+        "messages": ("messages", 7),
         "fallback": ("fallback", 1),
         "not_covered": ("not_covered", 1),
     }
@@ -172,9 +169,7 @@ def test_with_the_token_the_page_shows_the_figures_and_charts(
         assert figure(page, name) == str(value)
     assert figure(page, "escalations-urgent") == "1" and figure(page, "escalations-emergency") == "1"
     assert data["topics"] == {"cost": 1, "insurance": 1}
-    assert page.locator('tr[data-figure="channel"]').all_inner_texts() == [
-        "rest\t5\t" + str(6 + FEEDBACK_CONTRACT)
-    ]
+    assert page.locator('tr[data-figure="channel"]').all_inner_texts() == ["rest\t5\t" + str(7)]
 
     # Answers per topic: one bar per topic, sized by its count, rendered.
     bars = page.locator("#chart-topics rect")
@@ -209,8 +204,8 @@ def test_with_the_token_the_page_shows_the_figures_and_charts(
     unanswered = page.locator('tr[data-figure="unanswered"]').all_inner_texts()
     assert unanswered == ["1\thmm", "1\tMy name is [name], should i use tap water or distilled?"]
     assert "Zelda" not in page.content()
-    if FEEDBACK_CONTRACT:
-        assert page.locator('tr[data-figure="feedback"]').all_inner_texts() == ["cost\t1\t0"]
+    # The 👍 came after the insurance answer: it is about that one, not the cost.
+    assert page.locator('tr[data-figure="feedback"]').all_inner_texts() == ["insurance\t1\t0"]
 
     page.screenshot(path=str(screenshots / "staff-page.png"), full_page=True)
     assert requests and all(url.startswith(staff_stack.rasa_url + "/") for url in requests), requests

@@ -33,6 +33,11 @@ MARKUP = "<img src=x onerror=alert(1)>"
 # ---- helpers -----------------------------------------------------------------
 
 
+#: The light question after every FAQ answer and its buttons (knowledge/answers.yml).
+FEEDBACK_QUESTION = "Was this helpful?"
+FEEDBACK_BUTTONS = ["👍 Yes", "👎 No"]
+
+
 def goto(page: P, web: WebServer, rasa_url: str, **attributes: Any) -> P:
     """Loads the test page with the widget configured like a clinic would."""
     options = {
@@ -150,9 +155,11 @@ def test_desktop_conversation_with_quick_replies(
     expect(disclaimer.get_by_role("link", name="Call 911")).to_have_attribute("href", "tel:911")
 
     ask(page, "how much does it cost?")
-    expect(bot_messages(page).last).to_contain_text("$50 to $200")
+    expect(bot_messages(page).filter(has_text="$50 to $200")).to_have_count(1)
+    # The answer, then the light feedback question; its 👍 / 👎 follow the topics.
+    expect(bot_messages(page).last).to_have_text("Assistant: " + FEEDBACK_QUESTION)
     expect(quick_replies(page)).to_have_text(
-        ["Does insurance cover it?", "Can I do it at home?", "What is a session like?"]
+        ["Does insurance cover it?", "Can I do it at home?", "What is a session like?"] + FEEDBACK_BUTTONS
     )
     expect(page.locator(".sca-quick")).to_have_count(1)
     page.screenshot(path=str(screenshots / "widget-1280x800-open.png"))
@@ -163,8 +170,8 @@ def test_desktop_conversation_with_quick_replies(
     before = bot_messages(page).count()
     quick_replies(page).first.click()
     expect(user_bubbles(page).last).to_have_text("You: Does insurance cover it?")
-    expect(bot_messages(page)).to_have_count(before + 1)
-    expect(bot_messages(page).last).to_contain_text("insurance")
+    expect(bot_messages(page)).to_have_count(before + 2)  # the answer and the feedback question
+    expect(bot_messages(page).nth(before)).to_contain_text("insurance")
     assert requests[-1]["message"] == "/ask_insurance"
     expect(page.locator(".sca-log")).not_to_contain_text("/ask_insurance")
     expect(chat_input(page)).to_be_focused()
@@ -225,7 +232,7 @@ def test_history_survives_reload_and_start_over_clears_it(
     launcher(page).click()
     expect(messages).to_have_count(len(before))
     assert messages.all_inner_texts() == before
-    expect(quick_replies(page)).to_have_count(3)
+    expect(quick_replies(page)).to_have_count(3 + len(FEEDBACK_BUTTONS))
     assert stored(page)["sender"] == sender
 
     # The conversation goes on with the same sender id, and no second greeting was sent.
@@ -302,11 +309,13 @@ def test_assistant_down_keeps_the_message_and_retry_sends_it(
     page.unroute(webhook(assistant))
     before = bot_messages(page).count()
     page.get_by_role("button", name="Retry").click()
-    expect(bot_messages(page)).to_have_count(before + 1)
+    expect(bot_messages(page)).to_have_count(before + 2)  # the answer and the feedback question
     expect(page.locator(".sca-error")).to_have_count(0)
     expect(user_bubbles(page).filter(has_text="Is it safe to use?")).to_have_count(1)
     expect(bot_messages(page).last).not_to_contain_text("didn't quite catch")
-    assert stored(page)["entries"][-2]["status"] == "sent"
+    entries = stored(page)["entries"]
+    # The patient's message, then the answer and the feedback question.
+    assert entries[-3]["from"] == "user" and entries[-3]["status"] == "sent", entries[-3:]
 
 
 def test_nothing_listening_shows_the_clinic_phone(new_page: NewPage, web: WebServer) -> None:
@@ -367,7 +376,7 @@ def test_slow_or_empty_answers_are_errors_with_retry(
 
     before = bot_messages(page).count()
     page.get_by_role("button", name="Retry").click()
-    expect(bot_messages(page)).to_have_count(before + 1)
+    expect(bot_messages(page)).to_have_count(before + 2)  # the answer and the feedback question
     expect(page.locator(".sca-error")).to_have_count(0)
 
 
@@ -434,8 +443,12 @@ def test_keyboard_only(new_page: NewPage, web: WebServer, assistant: Stack) -> N
 
     page.keyboard.type("how much does it cost?")
     page.keyboard.press("Enter")
-    expect(bot_messages(page).last).to_contain_text("$50 to $200")
-    # Back from the input: the quick replies come right before it.
+    expect(bot_messages(page).filter(has_text="$50 to $200")).to_have_count(1)
+    expect(bot_messages(page).last).to_have_text("Assistant: " + FEEDBACK_QUESTION)
+    # Back from the input: the quick replies come right before it (👍 / 👎 last).
+    page.keyboard.press("Shift+Tab")
+    expect(page.get_by_role("button", name="👎 No")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
     page.keyboard.press("Shift+Tab")
     expect(page.get_by_role("button", name="What is a session like?")).to_be_focused()
     page.keyboard.press("Enter")
@@ -616,3 +629,21 @@ def test_widget_on_a_foreign_origin_is_refused_by_the_browser(
     launcher(page).click()
     expect(page.locator(".sca-error")).to_contain_text("can't be reached")
     expect(bot_messages(page)).to_have_count(0)
+
+
+def test_feedback_buttons_record_the_answer_and_a_thumbs_down_offers_the_clinic(
+    new_page: NewPage, web: WebServer, assistant: Stack
+) -> None:
+    page = goto(new_page(), web, assistant.rasa_url)
+    open_chat(page)
+    ask(page, "Does insurance cover it?")
+    requests: List[Dict[str, Any]] = []
+    page.on("request", post_recorder(requests))
+    page.get_by_role("button", name="👎 No").click()
+    expect(user_bubbles(page).last).to_have_text("You: 👎 No")
+    expect(bot_messages(page).last).to_contain_text("Sorry that didn't help")
+    expect(bot_messages(page).last).to_contain_text(CLINIC_PHONE)
+    assert requests[-1]["message"] == "/rate_unhelpful"
+    # Never blocking: the next question is answered as usual.
+    ask(page, "how much does it cost?")
+    expect(bot_messages(page).filter(has_text="$50 to $200")).to_have_count(1)

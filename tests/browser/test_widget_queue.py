@@ -166,7 +166,7 @@ def test_quick_replies_go_through_the_same_queue(
     page = goto(new_page(), web, assistant.rasa_url)
     open_chat(page)
     send(page, QUESTIONS[0][0])
-    expect(quick_replies(page)).to_have_count(3)
+    expect(quick_replies(page)).to_have_count(5)  # three topics, then 👍 / 👎
     hold = held_replies(page, webhook(assistant))
     page.get_by_role("button", name="Does insurance cover it?").click()
     hold.wait(1)
