@@ -12,7 +12,7 @@ computes for a period ``[since, until)``:
 * ``topics``: FAQ answers per topic id (``knowledge/answers.yml``), from the
   ``answered_topics`` slot action_answer_faq sets; turns stored before that slot
   existed count the topics the action was asked for (the intent and ``faq_topic``
-  entities);
+  entities) if it answered (a failed action answered nothing);
 * ``escalations``: safety replies per level and reason, from the bot events'
   ``{"escalation": {...}}`` payload (what the patient was shown), else from the
   response name (``utter_escalate_urgent`` / ``utter_escalate_emergency``) and the
@@ -328,6 +328,8 @@ class Turn:
     faq_answered: bool = False
     #: The FAQ action set the contract's slots (answered_topics / not_covered) this turn.
     slots_set: bool = False
+    #: Something was said to the patient in this turn (a failed action says nothing).
+    replied: bool = False
     fallback: bool = False
     not_covered: bool = False
     reason: Optional[str] = None
@@ -335,10 +337,12 @@ class Turn:
     feedback: List[Tuple[str, bool]] = field(default_factory=list)
 
     def answered_topics(self) -> List[str]:
-        """The topics answered: the slot's, else what action_answer_faq was asked."""
+        """The topics answered: the slot's, else what action_answer_faq was asked, if it
+        answered (with the action server down it said nothing: the apology is the
+        guard's and not in the tracker)."""
         if self.topics is not None:
             return self.topics
-        if not self.faq_answered or self.slots_set:
+        if not self.faq_answered or self.slots_set or not self.replied:
             return []
         names = [self.intent] + [e.get("value") for e in self.entities if e.get("entity") == TOPIC_ENTITY]
         topics: List[str] = []
@@ -393,6 +397,7 @@ def _apply(turn: Turn, type_name: str, data: Dict[str, Any]) -> None:
         elif name == NOT_COVERED_ACTION:
             turn.not_covered = True
     elif type_name == "bot":
+        turn.replied = True
         escalation = _escalation_of(data, turn)
         if escalation is not None:
             turn.escalations.append(escalation)

@@ -139,15 +139,20 @@ def not_covered_rule(t: float) -> List[Event]:
 
 
 def not_covered_action(t: float) -> List[Event]:
-    """The contract: action_answer_faq gives the honest reply and sets not_covered."""
+    """action_answer_faq gives the honest reply (a not-covered question among others)."""
     return [
         ActionExecuted("action_answer_faq", timestamp=t),
         BotUttered(
             "Sorry, I don't have that answer.", metadata={"utter_action": "utter_not_covered"}, timestamp=t
         ),
-        SlotSet("not_covered", True, timestamp=t),
         listen(t),
     ]
+
+
+def failed_faq_action(t: float) -> List[Event]:
+    """The action server down: action_answer_faq ran but answered nothing (the apology
+    is the guard's, not a tracker event)."""
+    return [ActionExecuted("action_answer_faq", timestamp=t), listen(t)]
 
 
 def fallback(t: float) -> List[Event]:
@@ -207,14 +212,18 @@ def conversations(t: float = T0) -> Dict[str, List[Event]]:
         ]
         + not_covered_rule(t + 2 * DAY + 30)
         + session(t + 3 * DAY)
-        + [user("Can I use TAP water??", "ask_cost", t + 3 * DAY, "telegram")]
+        + [user("Can I use TAP water??", "ask_not_covered", t + 3 * DAY, "telegram")]
         + not_covered_action(t + 3 * DAY),
-        # 1 message over Telegram: urgent implanted device; 1 safety answer.
+        # 3 messages over Telegram: urgent implanted device; 1 safety answer; a cost
+        # question the action server could not answer.
         "telegram:43": session(t + 4 * DAY)
         + [user("I have a pacemaker", "report_risk", t + 4 * DAY, "telegram")]
         + escalation(t + 4 * DAY, "urgent", "implanted_device")
         + [user("is it safe?", "ask_safety", t + 4 * DAY + 60, "telegram")]
-        + faq(t + 4 * DAY + 60, ["safety"]),
+        + faq(t + 4 * DAY + 60, ["safety"])
+        # asked while the action server was down: the apology, no answer counted
+        + [user("how much is it?", "ask_cost", t + 4 * DAY + 90, "telegram")]
+        + failed_faq_action(t + 4 * DAY + 90),
         # Before the period: never counted.
         "rest:old": session(t - 5 * DAY)
         + [user("how does it work?", "ask_how_it_works", t - 5 * DAY)]
@@ -229,10 +238,10 @@ def conversations(t: float = T0) -> Dict[str, List[Event]]:
 EXPECTED: Dict[str, Any] = {
     "conversations": 6,
     "senders": 5,
-    "messages": 12,
+    "messages": 13,
     "by_channel": {
         "rest": {"conversations": 3, "messages": 7},
-        "telegram": {"conversations": 3, "messages": 5},
+        "telegram": {"conversations": 3, "messages": 6},
     },
     "topics": {"cost": 2, "insurance": 2, "safety": 1},
     "escalations": {
@@ -324,7 +333,7 @@ def test_every_figure_from_postgresql(postgres_url: str) -> None:
         erase_conversation(store, "telegram:42")
         after = report(engine_for(postgres_url), PERIOD)
         assert after["escalations"]["emergency"] == 0 and after["not_covered"] == 0
-        assert after["by_channel"]["telegram"] == {"conversations": 1, "messages": 2}
+        assert after["by_channel"]["telegram"] == {"conversations": 1, "messages": 3}
     finally:
         store.engine.dispose()
 
@@ -375,14 +384,14 @@ def test_erased_and_expired_conversations_never_appear(tmp_path: Path) -> None:
         "emergency": 0,
         "by_reason": {"implanted_device": 1, "pregnancy": 1},
     }
-    assert data["not_covered"] == 0 and data["by_channel"]["telegram"] == {"conversations": 1, "messages": 2}
+    assert data["not_covered"] == 0 and data["by_channel"]["telegram"] == {"conversations": 1, "messages": 3}
     texts = json.dumps(data)
     assert "tap water" not in texts.lower() and "[name]" in texts  # rest:c's fallback is still there
     # Retention (scripts/retention.py): everything whose last event is older than 3 days
     # before T0 + 4.5 days goes: all but telegram:43 and rest:late.
     assert purge_older_than(store, 3, now=T0 + 4.5 * DAY) == 4
     later = report(engine_for(url), PERIOD)
-    assert (later["conversations"], later["messages"], later["topics"]) == (1, 2, {"safety": 1})
+    assert (later["conversations"], later["messages"], later["topics"]) == (1, 3, {"safety": 1})
     assert later["unanswered"] == [] and later["feedback"] == {}
     page = render_page(later)
     assert "tap water" not in page.lower() and "Maria" not in page and "Thanks, [name]" not in page
@@ -486,7 +495,7 @@ def test_script_json_and_text(
     check_figures(data)
     assert report_script.main(args + ["--no-similarity"]) == 0
     text = capsys.readouterr().out
-    assert "conversations  6  (5 patients)" in text and "messages       12" in text
+    assert "conversations  6  (5 patients)" in text and "messages       13" in text
     assert "  cost       2" in text and "    pregnancy         1" in text and "   1x  Thanks, [name]" in text
     assert "Maria" not in text and "7946" not in text
 
