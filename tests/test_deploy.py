@@ -52,6 +52,7 @@ import pytest
 
 from actions.knowledge import get_knowledge
 from core.settings import DEFAULTS
+from tests.browser.conftest import CHROMIUM_ARGS  # Debian's Chromium, launched as the widget tests do
 from tests.faults import POSTGRES, REDIS, Answer, ensure_service, free_port, listening_addresses
 
 pytestmark = pytest.mark.e2e
@@ -68,16 +69,6 @@ ENV_FILE = "/etc/sweat-clinic/assistant.env"
 HOSTNAME = "assistant.sweatclinic.example"
 NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-#: As tests/browser/conftest.py launches Debian's Chromium.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 POSTGRES_URL = f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/test"
 RUN = uuid.uuid4().hex[:8]
 PREFIX = f"deploy-{RUN}-"

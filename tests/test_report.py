@@ -62,6 +62,7 @@ from core.report import (
     parse_moment,
     report,
 )
+from tests.conftest import post_json
 from tests.faults import POSTGRES, ensure_service
 
 from serve import Stack, local_env
@@ -630,13 +631,10 @@ def stack(
 
 
 def rest(stack: Stack, sender: str, message: str) -> List[Dict[str, Any]]:
-    request = urllib.request.Request(
-        f"{stack.rasa_url}/webhooks/rest/webhook",
-        data=json.dumps({"sender": sender, "message": message}).encode(),
-        headers={"Content-Type": "application/json"},
+    result: List[Dict[str, Any]] = post_json(
+        f"{stack.rasa_url}/webhooks/rest/webhook", {"sender": sender, "message": message}, timeout=60
     )
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        return json.loads(answer.read())
+    return result
 
 
 def telegram(stack: Stack, chat: int, text: str) -> None:

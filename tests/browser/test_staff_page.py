@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.conftest import post_json
+
 from serve import Stack, local_env
 
 if TYPE_CHECKING:
@@ -42,13 +44,10 @@ def http(
 
 
 def rest(stack: Stack, sender: str, message: str) -> List[Dict[str, Any]]:
-    request = urllib.request.Request(
-        f"{stack.rasa_url}/webhooks/rest/webhook",
-        data=json.dumps({"sender": sender, "message": message}).encode(),
-        headers={"Content-Type": "application/json"},
+    result: List[Dict[str, Any]] = post_json(
+        f"{stack.rasa_url}/webhooks/rest/webhook", {"sender": sender, "message": message}, timeout=60
     )
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        return json.loads(answer.read())
+    return result
 
 
 @pytest.fixture(scope="module")
