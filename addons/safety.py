@@ -81,6 +81,34 @@ def get_semantic_net() -> SemanticSafetyNet:
         return _net
 
 
+def _build_checks(with_net: bool) -> Tuple[Any, Optional[SemanticSafetyNet]]:
+    """The rule detector and (if asked for) the semantic net, built side by side.
+
+    Embedding the net's exemplars runs in ONNX Runtime, which releases the GIL, while
+    spaCy loads in this thread: on two cores the model is ready about a second sooner.
+    An error in either is raised here, as if they had been built one after the other.
+    """
+    if not with_net:
+        return get_detector(), None
+    built: Dict[str, Any] = {}
+
+    def build_net() -> None:
+        try:
+            built["net"] = get_semantic_net()
+        except BaseException as error:  # re-raised in the loading thread below
+            built["error"] = error
+
+    worker = threading.Thread(target=build_net, name="semantic-net-build", daemon=True)
+    worker.start()
+    try:
+        detector = get_detector()
+    finally:
+        worker.join()
+    if "error" in built:
+        raise built["error"]
+    return detector, built["net"]
+
+
 @dataclass(frozen=True)
 class Decision:
     """The intent (and escalation reason, if any) the safety layer settles on."""
@@ -178,8 +206,7 @@ class SafetyRuleLayer(GraphComponent):
         self._min_confidence = float(config["min_classifier_confidence"])
         # Built when the model loads, so the first patient doesn't wait for spaCy or
         # the sentence encoder; one net per process, shared by every instance.
-        self._detector = get_detector()
-        self._net = get_semantic_net() if config.get("semantic_net", True) else None
+        self._detector, self._net = _build_checks(bool(config.get("semantic_net", True)))
 
     @classmethod
     def create(
@@ -199,12 +226,24 @@ class SafetyRuleLayer(GraphComponent):
             self._process_one(message)
         return messages
 
+    def _semantic(self, text: Text, assessment: Assessment) -> Optional[SemanticFinding]:
+        """The semantic net's finding on the message without its denied mentions.
+
+        An urgent category the rules found denied is not reported ("no pacemaker"); an
+        emergency one still is, from what is left once the denial is cut out: "no chest
+        pain, but I'm drenched, sick and my arm is heavy" is an atypical heart attack.
+        """
+        assert self._net is not None
+        levels = self._net.levels
+        exclude = {reason for reason in negated_reasons(assessment) if levels.get(reason) != EMERGENCY}
+        return self._net.check(assessment.undenied_text or text, exclude=exclude)
+
     def _process_one(self, message: Message) -> None:
         text = message.get(TEXT)
         if not text:
             return
         assessment = self._detector.assess(text)
-        semantic = self._net.check(text, exclude=negated_reasons(assessment)) if self._net else None
+        semantic = self._semantic(text, assessment) if self._net else None
         ranking = [
             (entry.get("name"), float(entry.get("confidence") or 0.0))
             for entry in (message.get(INTENT_RANKING_KEY) or [])

@@ -401,14 +401,17 @@ def overrides_rules(
 
     It does when the rules found no active risk, or only an urgent one while the net
     found an emergency (an atypical heart attack reads to the rules as "sudden" sweating
-    and nausea: urgent); and never when the rules negated that same category ("I don't
-    have a pacemaker" stays quiet: an embedding barely sees the "don't").
+    and nausea: urgent); and never when the rules negated that same urgent category
+    ("I don't have a pacemaker" stays quiet: an embedding barely sees the "don't"). A
+    denied emergency category may still be found in what the message says besides the
+    denial (the net reads ``Assessment.undenied_text``): "no chest pain, but drenched,
+    sick, my left arm heavy".
 
     Args:
         assessment: the rule layer's :class:`core.safety.Assessment`.
         finding: what :meth:`SemanticSafetyNet.check` returned.
     """
-    if finding is None or finding.reason in negated_reasons(assessment):
+    if finding is None or (finding.level != EMERGENCY and finding.reason in negated_reasons(assessment)):
         return None
     if assessment.level is None or (assessment.level == URGENT and finding.level == EMERGENCY):
         return finding

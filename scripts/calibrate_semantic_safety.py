@@ -115,7 +115,8 @@ def build_items(net: SemanticSafetyNet, rows: Sequence[Tuple[str, str, str]]) ->
     for source, text, expected in rows:
         assessment = detector.assess(text)
         negated = frozenset(negated_reasons(assessment))
-        items.append(Item(source, text, expected, assessment.level, negated, net.scores(text), assessment))
+        scores = net.scores(assessment.undenied_text or text)  # what addons/safety.py checks
+        items.append(Item(source, text, expected, assessment.level, negated, scores, assessment))
     return items
 
 

@@ -310,3 +310,74 @@ def test_chills_are_a_sign(detector: RiskDetector) -> None:
 @pytest.mark.parametrize("text", ["what dose of glyco is safe", "my dose was doubled last week"])
 def test_a_dose_is_still_medication(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).reason == "medication"
+
+
+# --------------------------------------------------------- issue 10, third pass: families
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a device that is out, or never was
+        "the surgeon pulled the pins out of my shin in 2019, what does a session cost",
+        "my copper coil is out now, how does the treatment work",
+        "no metal inside my body at all, is it safe",
+        "zero implants here, can i buy a machine",
+        # something that healed or was cleared
+        "the split skin on my thumbs has healed up, when will it start working",
+        "i had a blister on my heel from new shoes but it healed last week, does it hurt",
+        "my early scan ... joking, my pregnancy test came back negative, how long is a session",
+        "my GP checked my heart, nothing wrong with it, does it work for feet",
+        "my cardiologist cleared me last year, how many sessions a week",
+        "they said it was an innocent murmur, is it effective",
+        "had a febrile fit as a toddler, never since, what does it cost",
+        # about someone else, said after the mention
+        "the pacemaker in our house is my grandad's, not mine, is home treatment easy",
+        # general questions
+        "are joint replacements an issue with this? asking in general",
+        "can thyroid problems cause sweating? trying to learn the types",
+        # when a lifelong problem began, or an adult's age
+        "my palms have dripped since middle school, what does it cost",
+        "my sweaty feet started in my teens, is it primary",
+        "i was only a teen when this began, does it work",
+        "my daughter, who is 27, wants to know about insurance",
+        "we're finished having kids, is it safe for my husband",
+    ],
+)
+def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level is None, detector.assess(text)
+
+
+@pytest.mark.parametrize(
+    "text, level, reason",
+    [
+        ("my wife and i are expecting our second next spring, can she keep using it", URGENT, "pregnancy"),
+        ("i get these spells where i zone out and jerk for a minute", URGENT, "epilepsy"),
+        ("i want to come off my oxytrol patches cold turkey", URGENT, "medication"),
+        ("i cranked it up to 25 because nothing happened, ok?", URGENT, "medication"),
+        ("got a big zap from the tray and my fingertip is red", URGENT, "adverse_reaction"),
+        ("there's a lump on my palm, can i still do it", URGENT, "broken_skin"),
+        ("my 8-year-old girl has dripping hands", URGENT, "child"),
+        ("the sheets are soaked every night lately", URGENT, "secondary_signs"),
+        ("he can't lift his arm and his mouth looks droopy", EMERGENCY, "confusion"),
+        ("zapped myself on the tray and my chest feels odd now", EMERGENCY, "chest_pain"),
+        ("i do not see the point of going on with hands like these", EMERGENCY, "self_harm"),
+        ("i scratched my palms raw on purpose to make them stop sweating", EMERGENCY, "self_harm"),
+        # still there, not healed, only planned
+        ("my cuts still haven't healed, can i do a session", URGENT, "adverse_reaction"),
+        ("they might take the plate out of my arm next year, can i start now", URGENT, "metal_implant"),
+        ("is pregnancy a problem? i'm 20 weeks", URGENT, "pregnancy"),
+    ],
+)
+def test_family_phrasings_still_escalate(detector: RiskDetector, text: str, level: str, reason: str) -> None:
+    assessment = detector.assess(text)
+    assert (assessment.level, assessment.reason) == (level, reason), assessment
+
+
+def test_denied_mentions_are_cut_from_what_the_semantic_net_reads(detector: RiskDetector) -> None:
+    assessment = detector.assess("I'm not diabetic and have no pacemaker. is it better than a roll-on?")
+    assert assessment.level is None
+    assert assessment.undenied_text is not None
+    assert "diabetic" not in assessment.undenied_text and "pacemaker" not in assessment.undenied_text
+    assert "better than a roll" in assessment.undenied_text
+    assert detector.assess("how long is a session?").undenied_text is None

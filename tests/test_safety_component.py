@@ -224,3 +224,23 @@ def test_safe_questions_stay_quiet_with_the_net(layer: SafetyRuleLayer, text: st
     layer.process([message])
     assert message.get(INTENT)["name"] not in ("report_risk", "report_emergency")
     assert reason_entity(message) is None
+
+
+def test_a_denied_emergency_word_does_not_hide_an_atypical_heart_attack(layer: SafetyRuleLayer) -> None:
+    message = classified(
+        "no chest pain at all, but out of nowhere i'm soaked through, queasy and my jaw aches",
+        [("ask_side_effects", 0.8), ("ask_safety", 0.1)],
+    )
+    layer.process([message])
+    assert message.get(INTENT) == {"name": "report_emergency", "confidence": 1.0}
+    assert reason_value(message) == "chest_pain"
+
+
+def test_a_denied_risk_is_not_read_by_the_net_as_a_neighbouring_one(layer: SafetyRuleLayer) -> None:
+    message = classified(
+        "not diabetic and not on any tablets, is it better than my roll-on?",
+        [("ask_vs_antiperspirants", 0.9), ("ask_cost", 0.05)],
+    )
+    layer.process([message])
+    assert message.get(INTENT)["name"] == "ask_vs_antiperspirants"
+    assert reason_entity(message) is None

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, List, Optional, Sequence, Set, Tuple, cast
 from core.safety.findings import URGENT, Assessment, Finding
 from core.safety.lexicon import NEGATING_PHRASES, NOT_TYPOS, SLANG
 from core.safety.multilingual import PHRASES_PATH, MultilingualPhrases, fold_word
-from core.safety.negation import apply_denials, is_negated
+from core.safety.negation import apply_denials, is_negated, without_denied
 from core.safety.patterns import (
     KEY_ATTR,
     PATTERNS_PATH,
@@ -157,9 +157,10 @@ class RiskDetector:
         findings += self._foreign_findings(text, doc, findings)
         findings.sort(key=lambda f: (self._priorities[f.reason], f.start))
         active = [f for f in findings if not f.negated]
+        undenied = without_denied(doc, keys, findings)
         if not active:
-            return Assessment(None, None, tuple(findings))
-        return Assessment(active[0].level, active[0].reason, tuple(findings))
+            return Assessment(None, None, tuple(findings), undenied)
+        return Assessment(active[0].level, active[0].reason, tuple(findings), undenied)
 
     def _match(self, normalised: str) -> Tuple["Doc", List[str], List[Tuple[int, int, int]]]:
         """Tokenises the normalised text, stores the match keys and runs the Matcher.

@@ -42,11 +42,17 @@ class Assessment:
         level: the escalation level, or None when the message reveals no risk.
         reason: the category behind ``level``, or None.
         findings: every finding, negated ones included.
+        undenied_text: see the attribute.
     """
 
     level: Optional[str]
     reason: Optional[str]
     findings: Tuple[Finding, ...] = field(default_factory=tuple)
+    #: The normalised message without its denied mentions ("i'm not diabetic" and
+    #: "no pacemaker" cut out), when it has any; else None. What the semantic net reads:
+    #: a sentence embedding barely sees a "not", so the denied words would still pull
+    #: it towards their category or a neighbouring one.
+    undenied_text: Optional[str] = None
 
     @property
     def negated_only(self) -> bool:

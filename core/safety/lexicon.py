@@ -12,7 +12,7 @@ from typing import Dict, FrozenSet
 
 #: Words that negate what follows them in the same clause (compared on lemma/key).
 NEGATION_CUES: FrozenSet[str] = frozenset(
-    {"no", "not", "never", "without", "none", "neither", "nor", "nothing", "nobody"}
+    {"no", "not", "never", "without", "none", "neither", "nor", "nothing", "nobody", "zero"}
 )
 #: A cue followed by one of these expresses doubt or persistence, not absence:
 #: "not sure if I'm pregnant", "don't know", "can't stop sweating", "no idea".
@@ -191,7 +191,7 @@ NOT_TYPOS: FrozenSet[str] = frozenset(
 #: Categories where "years ago" / "used to" / a past year means it no longer applies
 #: ("was on antidepressants years ago"). Chronic conditions are never dismissed so.
 PAST_DISMISSABLE: FrozenSet[str] = frozenset(
-    {"medication", "broken_skin", "pregnancy", "feeling_unwell", "adverse_reaction"}
+    {"medication", "broken_skin", "pregnancy", "feeling_unwell", "adverse_reaction", "secondary_signs"}
 )
 
 #: spaCy splits contractions into pieces whose lemmas differ from the spelt-out words;
@@ -291,7 +291,9 @@ OTHER_PRONOUNS: FrozenSet[str] = frozenset({"he", "she", "her", "his", "they", "
 NOT_ABOUT_ME: "re.Pattern[str]" = re.compile(
     r"\b(?:not|n't|isn't|is not|nothing)\s+(?:for|about|to do with)\s+me\b"
     r"|\bnot (?:me )?personally\b|\bhypothetically\b|\bin general\b|\bgenerally\b"
-    r"|\bjust curious\b|\bout of curiosity\b"
+    r"|\bjust curious\b|\bout of curiosity\b|\bnot mine\b"
+    r"|\b(?:read|heard|seen|saw) (?:about|that|of) (?:people|others|someone|some people)\b"
+    r"|\bi (?:have not|haven't|havent|have n't) (?:even |yet )?(?:started|begun|tried)\b"
     r"|\b(?:this|it|the question|question)(?:'s| is) (?:for|about) me\b|\bi'?m (?:a )?healthy\b"
     r"|\bi'?m (?:a|an) (?:nurse|doctor|gp|pharmacist|carer|caregiver|student|researcher|writer"
     r"|blogger|journalist|physio|physiotherapist)\b"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, List, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 from core.safety.findings import URGENT, Finding
 from core.safety.lexicon import (
@@ -121,9 +121,10 @@ _NOT_DONE = frozenset(
 )
 
 
-def removed_later(doc: "Doc", end: int) -> bool:
+def removed_later(doc: "Doc", end: int, start: Optional[int] = None) -> bool:
     """A past, affirmative "had it removed" / "was taken out" shortly after a mention of
-    a removable device; not a plan ("can I have it removed?") or a question."""
+    a removable device; not a plan ("can I have it removed?") or a question. Also
+    "they took it out", "it's out now", "long gone" and "no metal now" (:func:`_gone_later`)."""
     words = [token.lower_ for token in doc]
     stop = min(len(words), end + DENIAL_WINDOW)
     for index in range(end, stop):
@@ -138,7 +139,36 @@ def removed_later(doc: "Doc", end: int) -> bool:
         if set(before) & _NOT_DONE or "?" in after or "still" in words[index:stop]:
             continue
         return True
-    return False
+    return _gone_later(words, end if start is None else start, end)
+
+
+#: "no metal now", "nothing metal in me", "no implants left" after a removable device.
+_NONE_LEFT = re.compile(
+    r"\b(?:no|nothing|zero|not any|none of the)\s+(?:more\s+)?(?:metal|metallic|implants?|hardware)\b"
+)
+
+
+def _gone_later(words: Sequence[str], start: int, end: int) -> bool:
+    """ "they took the plate out", "the coil is out now", "long gone", "no metal now"."""
+    stop = min(len(words), end + DENIAL_WINDOW)
+    if "still" in words[start:stop]:
+        return False
+    before = words[max(0, start - 4) : start]
+    after = words[end:stop]
+    # "took the plate out", "took out my coil", "pulled it out"
+    if set(before) & {"took", "pulled", "removed"} and not set(before) & _NOT_DONE:
+        if "out" in words[max(0, start - 3) : end + 3] or "removed" in before:
+            return True
+    for index, word in enumerate(after[:6]):
+        if (
+            word in ("out", "gone")
+            and index > 0
+            and after[index - 1] in ("'s", "is", "are", "'re", "was", "were", "long", "all", "been", "now")
+        ):
+            return "?" not in after[index : index + 3]
+        if word == "longer" and index > 0 and after[index - 1] == "no":
+            return True
+    return bool(_NONE_LEFT.search(" ".join(after)))
 
 
 def is_generic(keys: Sequence[str], start: int, end: int, examples: bool = False) -> bool:
@@ -151,25 +181,88 @@ def is_generic(keys: Sequence[str], start: int, end: int, examples: bool = False
     return bool(around & GENERIC_PEOPLE) or (examples and bool(before & EXAMPLE_MARKERS))
 
 
+#: A question about a condition in general opens with one of these: "are metal implants a
+#: problem?", "can diabetes cause sweating?".
+_QUESTION_OPENERS = frozenset({"are", "is", "do", "does", "can", "could", "will", "would", "should", "might"})
+
+
+def is_general_question(doc: "Doc", start: int) -> bool:
+    """The mention is the subject of a yes/no question: "are implants a problem?"."""
+    index = start - 1
+    while index >= 0 and doc[index].lower_ in ("a", "an", "the", "any", "having"):
+        index -= 1
+    if index < 0 or doc[index].lower_ not in _QUESTION_OPENERS:
+        return False
+    return index == 0 or doc[index - 1].text in (".", "?", "!", ",", ";", ":")
+
+
 def is_someone_else(keys: Sequence[str], start: int, end: int) -> bool:
-    """A mention about another person: "my sister's pregnant", "a plate in her leg"."""
+    """A mention about another person: "my sister's pregnant", "a plate in her leg",
+    "the hip replacement in our family is my mum's"."""
     before = set(keys[max(0, start - 4) : start])
     after = set(keys[end : end + 3])
-    return bool(before & (THIRD_PARTY | OTHER_PRONOUNS)) or bool(after & {"her", "his", "their"})
+    later = set(keys[end : end + 7])
+    return (
+        bool(before & (THIRD_PARTY | OTHER_PRONOUNS))
+        or bool(after & {"her", "his", "their"})
+        or bool(later & THIRD_PARTY)
+    )
+
+
+#: Categories a patient can say are over or were cleared: "the cuts healed weeks ago",
+#: "the test was negative", "my cardiologist discharged me".
+CLEARABLE = frozenset(
+    {"broken_skin", "adverse_reaction", "heart_condition", "epilepsy", "pregnancy", "secondary_signs"}
+)
+_CLEARED = re.compile(
+    r"\b(?:healed|healed up|cleared up|all gone|gone now|(?:is|are|was|were|'s|'re) (?:all |long )?gone"
+    r"|intact|discharged me|cleared me|nothing wrong with|all clear"
+    r"|(?:was|were|came back|came up|is) negative"
+    r"|(?:is|was|'s) not epilepsy|nothing to worry about"
+    r"|(?:is|'s|was) (?:not|n't) (?:a thing|an issue|a problem|a concern|relevant|possible)"
+    r" (?:for|with) me"
+    r"|(?:does|do) (?:not|n't) apply)\b"
+)
+#: Before a "healed": it is not ("hasn't healed", "never cleared up").
+_NOT_CLEARED = frozenset({"not", "n't", "never", "nt", "hasnt", "havent", "isnt", "wont", "still", "barely"})
+
+
+def cleared_later(doc: "Doc", end: int) -> bool:
+    """ "... healed up weeks ago", "... was negative", "... nothing wrong with my heart"
+    shortly after a mention, in the same sentence or the next, not negated."""
+    words = [token.lower_ for token in doc]
+    stop = min(len(words), end + DENIAL_WINDOW + 4)
+    text = " ".join(words[end:stop])
+    match = _CLEARED.search(text)
+    if match is None:
+        return False
+    before = text[: match.start()].split()[-3:]
+    return not set(before) & _NOT_CLEARED
 
 
 def is_adult_child(doc: "Doc", start: int, end: int) -> bool:
     """An adult son or daughter ("my son's 25") is not a child patient."""
-    for token in doc[max(0, start - 3) : min(len(doc), end + 3)]:
+    for token in doc[max(0, start - 3) : min(len(doc), end + 5)]:  # "my son, who's 25"
         if token.text.isdigit() and 18 <= int(token.text) <= 99:
             return True
     return False
 
 
+#: Words next to a mention that put it in the past (match keys: lemmas, "used" -> "use").
+PAST_MARKERS = ("year ago", "use to", "no longer", "in the past", "previously")
+#: The same, as plain lowercase words (the lemma table reads "as" as "a").
+PAST_WORDS = re.compile(
+    r"\b(?:as an? (?:baby|toddler|kid|child|infant)|when i was (?:little|a baby|small|a toddler))\b"
+)
+
+
 def is_past(doc: "Doc", keys: Sequence[str], start: int, end: int) -> bool:
     """ "years ago", "used to", "no longer", "in 2018" next to a mention."""
     window = " ".join(list(keys[max(0, start - 5) : start]) + list(keys[end : end + 6]))
-    if any(m in window for m in ("year ago", "use to", "no longer", "in the past", "previously")):
+    if any(m in window for m in PAST_MARKERS):
+        return True
+    words = " ".join(t.lower_ for t in doc[max(0, start - 5) : min(len(doc), end + 6)])
+    if PAST_WORDS.search(words):
         return True
     return any(re.fullmatch(r"(19|20)\d\d", t.text) for t in doc[end : end + 6])
 
@@ -218,7 +311,9 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
             continue
         if finding.reason in PAST_DISMISSABLE and is_past(doc, keys, finding.start, finding.end):
             finding = replace(finding, negated=True)
-        generic = is_generic(keys, finding.start, finding.end, examples=True)
+        generic = is_generic(keys, finding.start, finding.end, examples=True) or is_general_question(
+            doc, finding.start
+        )
         impersonal = (
             finding.level == URGENT
             and finding.reason != "child"
@@ -230,9 +325,44 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
         if not finding.negated and (
             impersonal
             or denied_later(keys, finding.end)
-            or (finding.reason in REMOVABLE and removed_later(doc, finding.end))
+            or (finding.reason in REMOVABLE and removed_later(doc, finding.end, finding.start))
+            or (finding.reason in CLEARABLE and cleared_later(doc, finding.end))
             or (finding.reason in denied_reasons and is_generic(keys, finding.start, finding.end))
         ):
             finding = replace(finding, negated=True)
         result.append(finding)
-    return result
+    # "metal implants" negated as a whole: its "implants" is the same mention
+    negated_spans = [(f.reason, f.start, f.end) for f in result if f.negated]
+    return [
+        replace(f, negated=True)
+        if not f.negated and any(r == f.reason and s <= f.start and f.end <= e for r, s, e in negated_spans)
+        else f
+        for f in result
+    ]
+
+
+def without_denied(doc: "Doc", keys: Sequence[str], findings: Sequence[Finding]) -> Optional[str]:
+    """The message without its denied English mentions, or None when it has none.
+
+    Each negated finding is cut out with the negation cue before it in its clause
+    ("i'm not diabetic , is it safe" -> "i'm , is it safe"); the multilingual layer's
+    findings (indices of another tokenisation) are left as they are.
+    """
+    cut = [False] * len(doc)
+    found = False
+    for finding in findings:
+        if not finding.negated or finding.language is not None:
+            continue
+        found = True
+        start = finding.start
+        for index in range(finding.start - 1, max(0, finding.start - NEGATION_WINDOW) - 1, -1):
+            if doc[index].lower_ in CLAUSE_BREAKS or keys[index] in CLAUSE_BREAKS:
+                break
+            if keys[index] in NEGATION_CUES:
+                start = index
+                break
+        for index in range(start, min(finding.end, len(doc))):
+            cut[index] = True
+    if not found:
+        return None
+    return " ".join(token.text for token, gone in zip(doc, cut, strict=True) if not gone)
