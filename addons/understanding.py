@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List, Optional, Text
 
-from core.questions import split_questions
+from core.questions import is_context, split_questions
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,11 @@ MAX_TOPICS = 3
 #: How sure the classifier must be about a question for it to count as a topic.
 MIN_PART_CONFIDENCE = 0.65
 TOPIC_ENTITY = "faq_topic"
+NOT_COVERED = "ask_not_covered"
+#: A whole message this surely "not covered" ...
+SURE_NOT_COVERED = 0.95
+#: ... gets an FAQ answer too only for a question this surely about that topic.
+SURE_PART_IN_NOT_COVERED = 0.9
 RISK_LEVEL = {"report_emergency": 2, "report_risk": 1}
 CHITCHAT = frozenset({"greet", "thank", "goodbye", "affirm", "deny", "nlu_fallback"})
 
@@ -62,15 +67,39 @@ def is_topic(intent: Text) -> bool:
     return intent.startswith("ask_")
 
 
-def combine(whole: Dict[Text, Any], parts: List[Dict[Text, Any]]) -> Dict[Text, Any]:
-    """The message's parse, from the whole message's and its questions' parses."""
+def combine(
+    whole: Dict[Text, Any], parts: List[Dict[Text, Any]], questions: Optional[List[Text]] = None
+) -> Dict[Text, Any]:
+    """The message's parse, from the whole message's and its questions' parses.
+
+    Args:
+        whole: the whole message's parse.
+        parts: each question's parse.
+        questions: the questions (:func:`core.questions.split_questions`), as ``parts``;
+            without them, every part counts as a question.
+    """
     if RISK_LEVEL.get(_intent(whole), 0) or _intent(whole) in ("other_language", "request_data_deletion"):
         return whole
+    honest_whole = _intent(whole) == NOT_COVERED and _confidence(whole) >= SURE_NOT_COVERED
     topics: List[Text] = []
-    for part in parts:
+    context_only = False
+    for question, part in zip(questions or ["?"] * len(parts), parts, strict=True):
         intent = _intent(part)
-        if is_topic(intent) and _confidence(part) >= MIN_PART_CONFIDENCE and intent not in topics:
-            topics.append(intent)
+        if not is_topic(intent) or _confidence(part) < MIN_PART_CONFIDENCE or intent in topics:
+            continue
+        if intent == NOT_COVERED and is_context(question):
+            # "No pacemaker, no metal, nothing." tells, it doesn't ask
+            context_only = True
+            continue
+        if honest_whole and intent != NOT_COVERED and _confidence(part) < SURE_PART_IN_NOT_COVERED:
+            # "miraDry or Botox, which one should I choose for my armpits?": the second
+            # part, cut from the first, only looks like an FAQ question
+            continue
+        topics.append(intent)
+    if len(topics) == 1 and context_only and _intent(whole) == NOT_COVERED:
+        # the only question asked, after context that read as "not covered"
+        chosen = next(p for p in parts if _intent(p) == topics[0])
+        return _with_intent(whole, chosen["intent"])
     if len(topics) >= 2:
         topics = topics[:MAX_TOPICS]
         # Not covered goes last: its reply ends with the topic buttons.
@@ -101,7 +130,7 @@ async def understand(agent: Any, text: Text) -> Optional[Dict[Text, Any]]:
     if len(questions) < 2:
         return whole
     parts = [await processor.parse_message(UserMessage(question)) for question in questions]
-    combined = combine(whole, parts)
+    combined = combine(whole, parts, questions)
     if combined is not whole:
         logger.info(
             "Several questions: intent=%s topics=%d",

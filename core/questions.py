@@ -90,3 +90,21 @@ def split_questions(text: str) -> List[str]:
     if len(parts) > MAX_PARTS:
         parts = parts[: MAX_PARTS - 1] + [" ".join(parts[MAX_PARTS - 1 :])]
     return parts or [text]
+
+
+#: Words a part may open with before its first real word: "so how much is it?".
+_LEAD_IN = re.compile(r"^(?:(?:so|and|also|plus|ok|okay|hi|hey|hello|well|but|then|oh|um|uh)\b[\s,]*)+", re.I)
+#: A statement about the writer opens with one of these: "No pacemaker, no metal.",
+#: "I came off my tablets a year ago", "my GP ruled out anything serious".
+_STATEMENT_OPENER = re.compile(
+    r"^(?:i|i'm|im|i've|ive|i'd|i'll|my|mine|me|we|we're|we've|our|no|not|never|nothing|none|zero"
+    r"|had|have had|been|all|just|already|ticked|used)\b",
+    re.IGNORECASE,
+)
+
+
+def is_context(part: str) -> bool:
+    """True when a part tells rather than asks: no "?", and it opens as a statement about
+    the writer ("No pacemaker, no metal, not pregnant.")."""
+    text = part.strip()
+    return "?" not in text and bool(_STATEMENT_OPENER.match(_LEAD_IN.sub("", text)))

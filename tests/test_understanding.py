@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from addons.understanding import MAX_TOPICS, TOPIC_ENTITY, combine
-from core.questions import split_questions
+from core.questions import is_context, split_questions
 
 
 @pytest.mark.parametrize(
@@ -90,3 +90,51 @@ def test_an_escalated_whole_message_stays_escalated() -> None:
 def test_a_greeting_around_one_question_is_answered_as_that_question() -> None:
     result = combine(parse("greet"), [parse("greet"), parse("ask_cost", 0.8)])
     assert topics(result) == ["ask_cost"]
+
+
+def test_context_that_reads_as_not_covered_is_not_a_question() -> None:
+    """ "No implants, no pregnancy. Does it work on feet?": the statement is context."""
+    whole = parse("ask_not_covered", 0.97)
+    result = combine(
+        whole,
+        [parse("ask_not_covered", 0.95), parse("ask_who_benefits", 0.9)],
+        ["No implants at all, nothing like that.", "does it work on my feet?"],
+    )
+    assert topics(result) == ["ask_who_benefits"]
+
+
+def test_a_not_covered_question_still_counts_beside_an_faq_one() -> None:
+    result = combine(
+        parse("ask_cost", 0.6),
+        [parse("ask_cost", 0.95), parse("ask_not_covered", 0.9)],
+        ["how much is a course", "and which brand of machine is best?"],
+    )
+    assert topics(result) == ["ask_cost", "ask_not_covered"]
+
+
+def test_a_sure_not_covered_message_keeps_only_sure_faq_parts() -> None:
+    """ "Lasers or surgery, which should I pick for my palms?": the second part, cut from
+    the first, only looks like "who is it for"."""
+    whole = parse("ask_not_covered", 0.99)
+    questions = ["Lasers or surgery", "which should I pick for my palms?"]
+    assert (
+        combine(whole, [parse("ask_not_covered", 0.97), parse("ask_who_benefits", 0.8)], questions) is whole
+    )
+    sure = combine(whole, [parse("ask_not_covered", 0.97), parse("ask_who_benefits", 0.96)], questions)
+    assert topics(sure) == ["ask_who_benefits", "ask_not_covered"]
+
+
+@pytest.mark.parametrize(
+    "part, context",
+    [
+        ("so how much is it", False),
+        ("ok and does insurance pay", False),
+        ("Lasers or surgery", False),
+        ("I've got one more question: price?", False),
+        ("No pacemaker, no metal, not pregnant.", True),
+        ("I came off my tablets a year ago with my GP", True),
+        ("my GP already ruled out anything serious", True),
+    ],
+)
+def test_is_context(part: str, context: bool) -> None:
+    assert is_context(part) is context
