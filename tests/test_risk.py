@@ -342,6 +342,8 @@ def test_a_dose_is_still_medication(detector: RiskDetector, text: str) -> None:
         "i was only a teen when this began, does it work",
         "my daughter, who is 27, wants to know about insurance",
         "we're finished having kids, is it safe for my husband",
+        # medicines as a topic, nobody's own
+        "which works better for sweating, oxybutynin or glycopyrrolate?",
     ],
 )
 def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDetector, text: str) -> None:
@@ -367,6 +369,8 @@ def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDe
         ("my cuts still haven't healed, can i do a session", URGENT, "adverse_reaction"),
         ("they might take the plate out of my arm next year, can i start now", URGENT, "metal_implant"),
         ("is pregnancy a problem? i'm 20 weeks", URGENT, "pregnancy"),
+        ("what's a safe amount of oxybutynin a day", URGENT, "medication"),
+        ("can i use my glycopyrrolate together with the machine", URGENT, "medication"),
     ],
 )
 def test_family_phrasings_still_escalate(detector: RiskDetector, text: str, level: str, reason: str) -> None:

@@ -284,6 +284,18 @@ def inherit_list_negation(doc: "Doc", findings: List[Finding]) -> List[Finding]:
     return result
 
 
+_DOSE_WORDS = re.compile(
+    r"\b(?:dose|doses|dosage|dosing|mg|milligrams?|how much|how many|how often|stop|stopping|quit|quitting"
+    r"|come off|coming off|cold turkey|setting|settings|ma|milliamps?|current|level|combine|together|with"
+    r"|amount|strength|safe|max|maximum|limit|take|taking)\b"
+)
+
+
+def _asks_a_dose(doc: "Doc") -> bool:
+    """A dose, a setting, stopping or combining: what only a professional may answer."""
+    return bool(_DOSE_WORDS.search(doc.text))
+
+
 def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> List[Finding]:
     """Negates mentions that a later denial or a personal denial makes impersonal.
 
@@ -310,6 +322,10 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
         if finding.reason == "child" and is_adult_child(doc, finding.start, finding.end):
             continue
         if finding.reason in PAST_DISMISSABLE and is_past(doc, keys, finding.start, finding.end):
+            finding = replace(finding, negated=True)
+        if finding.reason == "medication" and says_nothing_of_self and not _asks_a_dose(doc):
+            # "is oxybutynin better than robinul?": medicines as a topic, nobody's own
+            # (a dose, a setting or stopping a medicine still gets the referral)
             finding = replace(finding, negated=True)
         generic = is_generic(keys, finding.start, finding.end, examples=True) or is_general_question(
             doc, finding.start
