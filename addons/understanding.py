@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List, Optional, Text
 
+from core.domain import mentions_domain
 from core.questions import is_context, split_questions
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ MAX_TOPICS = 3
 MIN_PART_CONFIDENCE = 0.65
 TOPIC_ENTITY = "faq_topic"
 NOT_COVERED = "ask_not_covered"
+OUT_OF_SCOPE = "out_of_scope"
 #: A whole message this surely "not covered" ...
 SURE_NOT_COVERED = 0.95
 #: ... gets an FAQ answer too only for a question this surely about that topic.
@@ -126,6 +128,11 @@ async def understand(agent: Any, text: Text) -> Optional[Dict[Text, Any]]:
     from rasa.core.channels.channel import UserMessage
 
     whole: Dict[Text, Any] = await processor.parse_message(UserMessage(text))
+    if _intent(whole) == NOT_COVERED and not mentions_domain(text):
+        # "are electric toothbrushes better?": not a question the clinic could answer
+        whole = _with_intent(whole, {"name": OUT_OF_SCOPE, "confidence": _confidence(whole)})
+        logger.info("Not covered, no word of the domain: out of scope")
+        return whole
     questions = split_questions(text)
     if len(questions) < 2:
         return whole

@@ -138,3 +138,37 @@ def test_a_sure_not_covered_message_keeps_only_sure_faq_parts() -> None:
 )
 def test_is_context(part: str, context: bool) -> None:
     assert is_context(part) is context
+
+
+class _Processor:
+    """Stands in for Rasa's MessageProcessor: a fixed parse per text."""
+
+    def __init__(self, parses: Dict[str, Dict[str, Any]]) -> None:
+        self.parses = parses
+
+    async def parse_message(self, message: Any) -> Dict[str, Any]:
+        return self.parses[message.text]
+
+
+class _Agent:
+    def __init__(self, parses: Dict[str, Dict[str, Any]]) -> None:
+        self.processor = _Processor(parses)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("are electric toothbrushes better than manual ones", "out_of_scope"),
+        ("which brand of machine is best", "ask_not_covered"),
+        ("should I do it every day", "ask_not_covered"),
+    ],
+)
+def test_not_covered_without_a_word_of_the_domain_is_out_of_scope(text: str, expected: str) -> None:
+    import asyncio
+
+    from addons.understanding import understand
+
+    result = asyncio.run(understand(_Agent({text: parse("ask_not_covered", 0.8)}), text))
+    assert result is not None and result["intent"]["name"] == expected
+    if expected == "out_of_scope":
+        assert result["intent_ranking"][0]["name"] == expected

@@ -287,7 +287,7 @@ def inherit_list_negation(doc: "Doc", findings: List[Finding]) -> List[Finding]:
 _DOSE_WORDS = re.compile(
     r"\b(?:dose|doses|dosage|dosing|mg|milligrams?|how much|how many|how often|stop|stopping|quit|quitting"
     r"|come off|coming off|cold turkey|setting|settings|ma|milliamps?|current|level|combine|together|with"
-    r"|amount|strength|safe|max|maximum|limit|take|taking)\b"
+    r"|amount|strength|safe|max|maximum|limit|take|taking|add|adding|added|mix|mixing|dial|turn|turned)\b"
 )
 
 
@@ -323,7 +323,12 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
             continue
         if finding.reason in PAST_DISMISSABLE and is_past(doc, keys, finding.start, finding.end):
             finding = replace(finding, negated=True)
-        if finding.reason == "medication" and says_nothing_of_self and not _asks_a_dose(doc):
+        if (
+            finding.reason == "medication"
+            and finding.end - finding.start == 1
+            and says_nothing_of_self
+            and not _asks_a_dose(doc)
+        ):
             # "is oxybutynin better than robinul?": medicines as a topic, nobody's own
             # (a dose, a setting or stopping a medicine still gets the referral)
             finding = replace(finding, negated=True)

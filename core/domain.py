@@ -1,0 +1,134 @@
+"""Whether a message is about the domain at all: sweating, the treatment, the clinic.
+
+The classifier's honest "not covered" intent is for in-domain questions the knowledge
+file has no answer for ("which brand of machine is best?"). A question with no word of
+the domain in it ("is an electric toothbrush better than a manual one?") is out of
+scope instead: :func:`mentions_domain` tells them apart. The words are stems, matched at
+the start of a word, so "sweaty", "sweating" and "sweats" all count.
+
+Framework-free; no Rasa types.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Word starts (regular expressions; ``\\b`` ends a whole word) that belong to the domain.
+#: A message with none of them is not about it.
+DOMAIN_STEMS = (
+    # sweating and the body parts treated
+    "sweat",
+    "perspir",
+    "hyperhidros",
+    "hidros",
+    "damp",
+    "wet",
+    "clamm",
+    "moist",
+    "drip",
+    "soak",
+    "drench",
+    "dry\\b",
+    "dryness",
+    "dries",
+    "odou?r",
+    "smell",
+    "stink",
+    "palm",
+    "hand",
+    "feet\\b",
+    "foot\\b",
+    "soles?\\b",
+    "armpit",
+    "underarm",
+    "pits\\b",
+    "axill",
+    "scalp",
+    "forehead",
+    "face\\b",
+    "groin",
+    "skin",
+    "glove",
+    "sock",
+    "shoe",
+    "grip",
+    # the treatment and its kit
+    "ionto",
+    "iontophor",
+    "tap water",
+    "taps?\\b",
+    "schedul",
+    "polarit",
+    "batter(?:y|ies)",
+    "mains\\b",
+    "ship",
+    "deliver",
+    "baking soda",
+    "water",
+    "tray",
+    "electrode",
+    "sponge",
+    "pads?\\b",
+    "current",
+    "volt",
+    "machine",
+    "device",
+    "units?\\b",
+    "treat",
+    "therap",
+    "session",
+    "tingl",
+    "hidrex",
+    "dermadry",
+    "fischer",
+    "saalio",
+    "drionic",
+    "sweatstop",
+    # other treatments for sweating
+    "antiperspir",
+    "deodor",
+    "roll-on",
+    "drysol",
+    "aluminium",
+    "aluminum",
+    "botox",
+    "botulinum",
+    "miradry",
+    "sympathect",
+    "ets\\b",
+    "surgery",
+    "glyco",
+    "oxybutynin",
+    "robinul",
+    "qbrexza",
+    # the clinic and paying for it
+    "clinic",
+    "doctor",
+    "derm",
+    "gps?\\b",
+    "nurse",
+    "appointment",
+    "booking",
+    "insur",
+    "nhs",
+    "medicare",
+    "cost",
+    "price",
+    "pay\\b",
+    "paying",
+    "payment",
+    "refund",
+    "warrant",
+    "rent(?:al|ing)?\\b",
+)
+_DOMAIN = re.compile(r"\b(?:" + "|".join(DOMAIN_STEMS) + r")", re.IGNORECASE)
+
+
+#: "is it ok every day?": "it" is the treatment the conversation is about.
+_ABOUT_IT = re.compile(r"\b(?:it|it's|its|this|that)\b", re.IGNORECASE)
+
+
+def mentions_domain(text: str) -> bool:
+    """True when the message has a word of the domain, or an "it" / "this" / "that"
+    that can only mean the treatment in a chat with the clinic's assistant."""
+    return bool(_DOMAIN.search(text or "")) or bool(_ABOUT_IT.search(text or ""))
