@@ -344,6 +344,8 @@ def test_a_dose_is_still_medication(detector: RiskDetector, text: str) -> None:
         "we're finished having kids, is it safe for my husband",
         # medicines as a topic, nobody's own
         "which works better for sweating, oxybutynin or glycopyrrolate?",
+        "what types of implants rule you out?",
+        "could you ever get a burn from the trays?",
     ],
 )
 def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDetector, text: str) -> None:
@@ -371,6 +373,15 @@ def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDe
         ("is pregnancy a problem? i'm 20 weeks", URGENT, "pregnancy"),
         ("what's a safe amount of oxybutynin a day", URGENT, "medication"),
         ("can i use my glycopyrrolate together with the machine", URGENT, "medication"),
+        # described, not named
+        ("they fitted a battery unit under the skin of my chest", URGENT, "implanted_device"),
+        ("i have a nail in my thigh bone from a crash", URGENT, "metal_implant"),
+        ("my heart flutters all the time and the GP booked a monitor", URGENT, "heart_condition"),
+        ("i'm feeding my 6 week old myself, can i do my hands", URGENT, "pregnancy"),
+        ("my period is a week overdue, should i pause the sessions", URGENT, "pregnancy"),
+        ("i never used to be a sweaty person and now i drip", URGENT, "secondary_signs"),
+        ("a small patch on my palm is tender since the last session", URGENT, "adverse_reaction"),
+        ("bee sting a few minutes ago and my tongue is swelling", EMERGENCY, "breathing"),
     ],
 )
 def test_family_phrasings_still_escalate(detector: RiskDetector, text: str, level: str, reason: str) -> None:

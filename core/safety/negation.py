@@ -191,6 +191,13 @@ def is_general_question(doc: "Doc", start: int) -> bool:
     index = start - 1
     while index >= 0 and doc[index].lower_ in ("a", "an", "the", "any", "having"):
         index -= 1
+    if (
+        index >= 1
+        and doc[index].lower_ == "of"
+        and doc[index - 1].lower_ in ("kind", "kinds", "type", "types", "sort")
+    ):
+        # "which kinds of implants are a problem?"
+        return index >= 2 and doc[index - 2].lower_ in ("which", "what")
     if index < 0 or doc[index].lower_ not in _QUESTION_OPENERS:
         return False
     return index == 0 or doc[index - 1].text in (".", "?", "!", ",", ";", ":")
