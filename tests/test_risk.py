@@ -342,8 +342,6 @@ def test_a_dose_is_still_medication(detector: RiskDetector, text: str) -> None:
         "i was only a teen when this began, does it work",
         "my daughter, who is 27, wants to know about insurance",
         "we're finished having kids, is it safe for my husband",
-        # medicines as a topic, nobody's own
-        "which works better for sweating, oxybutynin or glycopyrrolate?",
         "what types of implants rule you out?",
         "could you ever get a burn from the trays?",
     ],
@@ -370,9 +368,17 @@ def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDe
         # still there, not healed, only planned
         ("my cuts still haven't healed, can i do a session", URGENT, "adverse_reaction"),
         ("they might take the plate out of my arm next year, can i start now", URGENT, "metal_implant"),
+        ("they took the old pacemaker out and fitted a new one in june", URGENT, "implanted_device"),
+        ("my coil is out of place, the nurse is checking it next week", URGENT, "metal_implant"),
+        ("my pacemaker is no longer new but works fine, can i try it", URGENT, "implanted_device"),
         ("is pregnancy a problem? i'm 20 weeks", URGENT, "pregnancy"),
         ("what's a safe amount of oxybutynin a day", URGENT, "medication"),
         ("can i use my glycopyrrolate together with the machine", URGENT, "medication"),
+        # a medicine keeps the referral even in a general question
+        ("which works better for sweating, oxybutynin or glycopyrrolate?", URGENT, "medication"),
+        # only a test denies a pregnancy; "half healed" is not healed
+        ("i'm pregnant but the morning sickness is all gone now, can i start", URGENT, "pregnancy"),
+        ("the cut on my palm is only half healed, ok to do a session?", URGENT, "broken_skin"),
         # described, not named
         ("they fitted a battery unit under the skin of my chest", URGENT, "implanted_device"),
         ("i have a nail in my thigh bone from a crash", URGENT, "metal_implant"),

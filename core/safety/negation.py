@@ -148,10 +148,16 @@ _NONE_LEFT = re.compile(
 )
 
 
+#: Words that keep a device in place whatever else is said about it.
+_STILL_THERE = frozenset({"still", "new", "another", "replacement", "replaced", "fitted", "again", "put"})
+
+
 def _gone_later(words: Sequence[str], start: int, end: int) -> bool:
-    """ "they took the plate out", "the coil is out now", "long gone", "no metal now"."""
+    """ "they took the plate out", "the coil is out now", "long gone", "no metal now"; not
+    "the pacemaker is out of date" or "took the old one out and fitted a new one"."""
     stop = min(len(words), end + DENIAL_WINDOW)
-    if "still" in words[start:stop]:
+    if set(words[start:stop]) & _STILL_THERE:
+        # "still there", "took the old one out and put a new one in"
         return False
     before = words[max(0, start - 4) : start]
     after = words[end:stop]
@@ -165,9 +171,8 @@ def _gone_later(words: Sequence[str], start: int, end: int) -> bool:
             and index > 0
             and after[index - 1] in ("'s", "is", "are", "'re", "was", "were", "long", "all", "been", "now")
         ):
-            return "?" not in after[index : index + 3]
-        if word == "longer" and index > 0 and after[index - 1] == "no":
-            return True
+            # "the coil is out of place" is still there
+            return "?" not in after[index : index + 3] and after[index + 1 : index + 2] != ["of"]
     return bool(_NONE_LEFT.search(" ".join(after)))
 
 
@@ -216,31 +221,39 @@ def is_someone_else(keys: Sequence[str], start: int, end: int) -> bool:
     )
 
 
-#: Categories a patient can say are over or were cleared: "the cuts healed weeks ago",
-#: "the test was negative", "my cardiologist discharged me".
-CLEARABLE = frozenset(
-    {"broken_skin", "adverse_reaction", "heart_condition", "epilepsy", "pregnancy", "secondary_signs"}
+_NOT_FOR_ME = (
+    r"|(?:is|'s|was) (?:not|n't) (?:a thing|an issue|a problem|a concern|relevant|possible) (?:for|with) me"
 )
-_CLEARED = re.compile(
-    r"\b(?:healed|healed up|cleared up|all gone|gone now|(?:is|are|was|were|'s|'re) (?:all |long )?gone"
-    r"|intact|discharged me|cleared me|nothing wrong with|all clear"
-    r"|(?:was|were|came back|came up|is) negative"
-    r"|(?:is|was|'s) not epilepsy|nothing to worry about"
-    r"|(?:is|'s|was) (?:not|n't) (?:a thing|an issue|a problem|a concern|relevant|possible)"
-    r" (?:for|with) me"
-    r"|(?:does|do) (?:not|n't) apply)\b"
+_HEALED = (
+    r"healed|healed up|cleared up|all gone|gone now|(?:is|are|was|were|'s|'re) (?:all |long )?gone|intact"
 )
-#: Before a "healed": it is not ("hasn't healed", "never cleared up").
-_NOT_CLEARED = frozenset({"not", "n't", "never", "nt", "hasnt", "havent", "isnt", "wont", "still", "barely"})
+#: What says a mention is over or was cleared, per category: "the cuts healed weeks ago",
+#: "the test was negative", "my cardiologist discharged me". A pregnancy is denied only by
+#: a test or by "not a thing for me" ("the nausea is gone" says nothing about it).
+_CLEARED = {
+    "broken_skin": _HEALED,
+    "adverse_reaction": _HEALED,
+    "secondary_signs": _HEALED,
+    "heart_condition": r"discharged me|cleared me|nothing wrong with|all clear",
+    "epilepsy": r"(?:is|was|'s) not epilepsy|nothing to worry about|all clear",
+    "pregnancy": r"(?:was|were|came back|came up|is) negative" + _NOT_FOR_ME,
+}
+CLEARABLE = frozenset(_CLEARED)
+_CLEARED_RE = {reason: re.compile(rf"\b(?:{words})\b") for reason, words in _CLEARED.items()}
+#: Before a "healed": it is not, or not quite ("hasn't healed", "half healed").
+_NOT_CLEARED = frozenset(
+    {"not", "n't", "never", "nt", "hasnt", "havent", "isnt", "wont", "still", "barely", "half", "partly"}
+    | {"partially", "mostly", "almost", "nearly", "only", "yet", "hardly"}
+)
 
 
-def cleared_later(doc: "Doc", end: int) -> bool:
+def cleared_later(doc: "Doc", end: int, reason: str) -> bool:
     """ "... healed up weeks ago", "... was negative", "... nothing wrong with my heart"
-    shortly after a mention, in the same sentence or the next, not negated."""
+    shortly after a mention of ``reason``, in the same sentence or the next, not negated."""
     words = [token.lower_ for token in doc]
     stop = min(len(words), end + DENIAL_WINDOW + 4)
     text = " ".join(words[end:stop])
-    match = _CLEARED.search(text)
+    match = _CLEARED_RE[reason].search(text)
     if match is None:
         return False
     before = text[: match.start()].split()[-3:]
@@ -291,18 +304,6 @@ def inherit_list_negation(doc: "Doc", findings: List[Finding]) -> List[Finding]:
     return result
 
 
-_DOSE_WORDS = re.compile(
-    r"\b(?:dose|doses|dosage|dosing|mg|milligrams?|how much|how many|how often|stop|stopping|quit|quitting"
-    r"|come off|coming off|cold turkey|setting|settings|ma|milliamps?|current|level|combine|together|with"
-    r"|amount|strength|safe|max|maximum|limit|take|taking|add|adding|added|mix|mixing|dial|turn|turned)\b"
-)
-
-
-def _asks_a_dose(doc: "Doc") -> bool:
-    """A dose, a setting, stopping or combining: what only a professional may answer."""
-    return bool(_DOSE_WORDS.search(doc.text))
-
-
 def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> List[Finding]:
     """Negates mentions that a later denial or a personal denial makes impersonal.
 
@@ -330,15 +331,6 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
             continue
         if finding.reason in PAST_DISMISSABLE and is_past(doc, keys, finding.start, finding.end):
             finding = replace(finding, negated=True)
-        if (
-            finding.reason == "medication"
-            and finding.end - finding.start == 1
-            and says_nothing_of_self
-            and not _asks_a_dose(doc)
-        ):
-            # "is oxybutynin better than robinul?": medicines as a topic, nobody's own
-            # (a dose, a setting or stopping a medicine still gets the referral)
-            finding = replace(finding, negated=True)
         generic = is_generic(keys, finding.start, finding.end, examples=True) or is_general_question(
             doc, finding.start
         )
@@ -354,7 +346,7 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
             impersonal
             or denied_later(keys, finding.end)
             or (finding.reason in REMOVABLE and removed_later(doc, finding.end, finding.start))
-            or (finding.reason in CLEARABLE and cleared_later(doc, finding.end))
+            or (finding.reason in CLEARABLE and cleared_later(doc, finding.end, finding.reason))
             or (finding.reason in denied_reasons and is_generic(keys, finding.start, finding.end))
         ):
             finding = replace(finding, negated=True)
