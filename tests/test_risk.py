@@ -371,6 +371,15 @@ def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDe
         ("they took the old pacemaker out and fitted a new one in june", URGENT, "implanted_device"),
         ("my coil is out of place, the nurse is checking it next week", URGENT, "metal_implant"),
         ("my pacemaker is no longer new but works fine, can i try it", URGENT, "implanted_device"),
+        # "gone" or "healed" about something else than the mention
+        ("i have a plate in my wrist but the pain is gone now", URGENT, "metal_implant"),
+        ("eczema on my palms, the itching is all gone though, ok to start?", URGENT, "broken_skin"),
+        ("a cut on my finger, the one on my palm healed, can i do it", URGENT, "broken_skin"),
+        # a denial elsewhere does not make a mention someone else's
+        ("not pregnant, but a plate in my arm from when my brother pushed me", URGENT, "metal_implant"),
+        # "used to be fine, now ..." is how a new sign is told
+        ("i never used to sweat much but now i wake up drenched at night", URGENT, "secondary_signs"),
+        ("she's in high school, my GP says it's fine to try?", URGENT, "child"),
         ("is pregnancy a problem? i'm 20 weeks", URGENT, "pregnancy"),
         ("what's a safe amount of oxybutynin a day", URGENT, "medication"),
         ("can i use my glycopyrrolate together with the machine", URGENT, "medication"),

@@ -191,7 +191,7 @@ NOT_TYPOS: FrozenSet[str] = frozenset(
 #: Categories where "years ago" / "used to" / a past year means it no longer applies
 #: ("was on antidepressants years ago"). Chronic conditions are never dismissed so.
 PAST_DISMISSABLE: FrozenSet[str] = frozenset(
-    {"medication", "broken_skin", "pregnancy", "feeling_unwell", "adverse_reaction", "secondary_signs"}
+    {"medication", "broken_skin", "pregnancy", "feeling_unwell", "adverse_reaction"}
 )
 
 #: spaCy splits contractions into pieces whose lemmas differ from the spelt-out words;

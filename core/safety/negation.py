@@ -148,6 +148,28 @@ _NONE_LEFT = re.compile(
 )
 
 
+#: Words that can stand for the mention just made: "... a plate, but it's out now".
+_BACK_REFERENCES = frozenset({"it", "they", "that", "these", "those", "both", "them", "which", "all", "one"})
+
+
+def _refers_to_the_mention(after: Sequence[str], verb: int) -> bool:
+    """The words before ``after[verb]`` (an "is" / "'s" ...) are the mention itself or a
+    word standing for it, not another subject: "the coil ('s) out now", "but it's gone",
+    and not "a plate in my wrist but the pain is gone"."""
+    if verb <= 0:
+        return True
+    subject = after[verb - 1]
+    return (
+        subject in _BACK_REFERENCES
+        or (verb >= 2 and after[verb - 2] in _BACK_REFERENCES)
+        or subject
+        in (
+            "long",
+            "all",
+        )
+    )
+
+
 #: Words that keep a device in place whatever else is said about it.
 _STILL_THERE = frozenset({"still", "new", "another", "replacement", "replaced", "fitted", "again", "put"})
 
@@ -170,6 +192,7 @@ def _gone_later(words: Sequence[str], start: int, end: int) -> bool:
             word in ("out", "gone")
             and index > 0
             and after[index - 1] in ("'s", "is", "are", "'re", "was", "were", "long", "all", "been", "now")
+            and _refers_to_the_mention(after, index - 1)
         ):
             # "the coil is out of place" is still there
             return "?" not in after[index : index + 3] and after[index + 1 : index + 2] != ["of"]
@@ -213,12 +236,10 @@ def is_someone_else(keys: Sequence[str], start: int, end: int) -> bool:
     "the hip replacement in our family is my mum's"."""
     before = set(keys[max(0, start - 4) : start])
     after = set(keys[end : end + 3])
-    later = set(keys[end : end + 7])
-    return (
-        bool(before & (THIRD_PARTY | OTHER_PRONOUNS))
-        or bool(after & {"her", "his", "their"})
-        or bool(later & THIRD_PARTY)
-    )
+    # "... is my mum's": a possessive of another person shortly after
+    later = keys[end : end + 7]
+    owned = any(k in THIRD_PARTY and later[i + 1 : i + 2] in (["'s"], ["have"]) for i, k in enumerate(later))
+    return bool(before & (THIRD_PARTY | OTHER_PRONOUNS)) or bool(after & {"her", "his", "their"}) or owned
 
 
 _NOT_FOR_ME = (
@@ -239,6 +260,8 @@ _CLEARED = {
     "pregnancy": r"(?:was|were|came back|came up|is) negative" + _NOT_FOR_ME,
 }
 CLEARABLE = frozenset(_CLEARED)
+#: A negative test or a discharge clears the mention wherever it is said.
+_CLEARED_ANYWHERE = frozenset({"pregnancy", "heart_condition", "epilepsy"})
 _CLEARED_RE = {reason: re.compile(rf"\b(?:{words})\b") for reason, words in _CLEARED.items()}
 #: Before a "healed": it is not, or not quite ("hasn't healed", "half healed").
 _NOT_CLEARED = frozenset(
@@ -256,8 +279,13 @@ def cleared_later(doc: "Doc", end: int, reason: str) -> bool:
     match = _CLEARED_RE[reason].search(text)
     if match is None:
         return False
-    before = text[: match.start()].split()[-3:]
-    return not set(before) & _NOT_CLEARED
+    preceding = text[: match.start()].split()
+    if set(preceding[-3:]) & _NOT_CLEARED:
+        return False
+    # about the mention: right after it ("cuts on my hands healed up"), or after a word
+    # standing for it ("... but it healed"); not another subject ("the itch is gone")
+    same_phrase = len(preceding) <= 6 and not set(preceding) & {",", ".", "but", "and", ";", "?", "!"}
+    return same_phrase or bool(set(preceding[-3:]) & _BACK_REFERENCES) or reason in _CLEARED_ANYWHERE
 
 
 def is_adult_child(doc: "Doc", start: int, end: int) -> bool:
