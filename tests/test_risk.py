@@ -397,6 +397,22 @@ def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDe
         ("i never used to be a sweaty person and now i drip", URGENT, "secondary_signs"),
         ("a small patch on my palm is tender since the last session", URGENT, "adverse_reaction"),
         ("bee sting a few minutes ago and my tongue is swelling", EMERGENCY, "breathing"),
+        # told inside a long story
+        ("after the op they put in two screws, still there. how long is a session", URGENT, "metal_implant"),
+        ("there's a nail down the length of my thigh bone since the crash", URGENT, "metal_implant"),
+        ("grandad has a device under his collarbone for his heart", URGENT, "implanted_device"),
+        ("i had a few fits as a student, none since, is it ok", URGENT, "epilepsy"),
+        ("my knuckles are cracking and splitting from the sweat and cold", URGENT, "broken_skin"),
+        ("the skin between my toes has gone raw, can i still do my feet", URGENT, "broken_skin"),
+        ("i sliced my palm on a tin last week, it has steri strips on", URGENT, "broken_skin"),
+        ("there's a weeping patch in my armpit after the pads", URGENT, "broken_skin"),
+        ("the blister from my last session is not scabbing over", URGENT, "broken_skin"),
+        ("thinking of doubling the current to get faster results", URGENT, "medication"),
+        ("clammy all of a sudden with an ache through my jaw and neck, feel sick", EMERGENCY, "chest_pain"),
+        ("my right side feels weak and heavy and my vision went blurry", EMERGENCY, "confusion"),
+        ("her eyes are swelling shut and she's wheezing when she breathes", EMERGENCY, "breathing"),
+        ("there's no point living with hands like mine, i've got tablets saved up", EMERGENCY, "self_harm"),
+        ("it'd be easier for everyone if i wasn't here", EMERGENCY, "self_harm"),
     ],
 )
 def test_family_phrasings_still_escalate(detector: RiskDetector, text: str, level: str, reason: str) -> None:
