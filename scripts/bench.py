@@ -669,6 +669,24 @@ async def run(args: argparse.Namespace) -> Dict[str, Any]:
     return results
 
 
+async def ready_only(times: int) -> int:
+    """Starts A ``times`` times, one after the other, and prints each start to first answer."""
+    if not MODEL_A.is_file():
+        print(f"{MODEL_A.relative_to(ROOT)} is missing: run `make train` first", file=sys.stderr)
+        return 2
+    seconds = []
+    for index in range(times):
+        system = make_system("A", MODEL_A, "endpoints.yml", Path(tempfile.mkdtemp(prefix="bench-ready-")))
+        try:
+            await start(system)
+        finally:
+            system.stack.stop_all()
+        seconds.append(system.ready_seconds)
+        print(f"A start {index + 1}: first answer after {system.ready_seconds:.1f} s", flush=True)
+    print(f"A start to first answer: median {percentile(seconds, 50):.1f} s of {times}")
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rasa", default=str(Path(sys.executable).parent / "rasa"))
@@ -683,7 +701,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--retrain", action="store_true", help="retrain even if inputs are unchanged")
     parser.add_argument("--keep", action="store_true", help="keep the servers' logs and stores")
     parser.add_argument("--json", type=Path, default=BUILD / "results.json")
+    parser.add_argument(
+        "--ready-only",
+        type=int,
+        metavar="N",
+        help="only start A (models/current.tar.gz) N times and print start to first answer (no B)",
+    )
     args = parser.parse_args(argv)
+    if args.ready_only:
+        return asyncio.run(ready_only(args.ready_only))
     if args.quick:
         args.seconds, args.long = 4.0, 120
     if args.long < 100:
