@@ -47,8 +47,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from core.language import is_probably_not_english
-from core.safety import EMERGENCY, URGENT, Assessment, get_detector
-from core.semantic_safety import SemanticFinding, SemanticSafetyNet, negated_reasons, overrides_rules
+from core.safety import EMERGENCY, URGENT, Assessment, RiskDetector, get_detector
+from core.semantic_safety import SemanticFinding, SemanticSafetyNet, overrides_rules
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def get_semantic_net() -> SemanticSafetyNet:
         return _net
 
 
-def _build_checks(with_net: bool) -> Tuple[Any, Optional[SemanticSafetyNet]]:
+def _build_checks(with_net: bool) -> Tuple[RiskDetector, Optional[SemanticSafetyNet]]:
     """The rule detector and (if asked for) the semantic net, built side by side.
 
     Embedding the net's exemplars runs in ONNX Runtime, which releases the GIL, while
@@ -226,24 +226,12 @@ class SafetyRuleLayer(GraphComponent):
             self._process_one(message)
         return messages
 
-    def _semantic(self, text: Text, assessment: Assessment) -> Optional[SemanticFinding]:
-        """The semantic net's finding on the message without its denied mentions.
-
-        An urgent category the rules found denied is not reported ("no pacemaker"); an
-        emergency one still is, from what is left once the denial is cut out: "no chest
-        pain, but I'm drenched, sick and my arm is heavy" is an atypical heart attack.
-        """
-        assert self._net is not None
-        levels = self._net.levels
-        exclude = {reason for reason in negated_reasons(assessment) if levels.get(reason) != EMERGENCY}
-        return self._net.check(assessment.undenied_text or text, exclude=exclude)
-
     def _process_one(self, message: Message) -> None:
         text = message.get(TEXT)
         if not text:
             return
         assessment = self._detector.assess(text)
-        semantic = self._semantic(text, assessment) if self._net else None
+        semantic = self._net.check_beside_rules(text, assessment) if self._net else None
         ranking = [
             (entry.get("name"), float(entry.get("confidence") or 0.0))
             for entry in (message.get(INTENT_RANKING_KEY) or [])

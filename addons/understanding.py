@@ -85,11 +85,12 @@ def combine(
     honest_whole = _intent(whole) == NOT_COVERED and _confidence(whole) >= SURE_NOT_COVERED
     topics: List[Text] = []
     context_only = False
-    for question, part in zip(questions or ["?"] * len(parts), parts, strict=True):
+    told = [is_context(question) for question in questions] if questions else [False] * len(parts)
+    for part, context in zip(parts, told, strict=True):
         intent = _intent(part)
         if not is_topic(intent) or _confidence(part) < MIN_PART_CONFIDENCE or intent in topics:
             continue
-        if intent == NOT_COVERED and is_context(question):
+        if intent == NOT_COVERED and context:
             # "No pacemaker, no metal, nothing." tells, it doesn't ask
             context_only = True
             continue

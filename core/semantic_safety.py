@@ -384,6 +384,12 @@ class SemanticSafetyNet:
         """
         return self.decide(self.scores(text_or_vector), exclude=exclude)
 
+    def check_beside_rules(self, text: str, assessment: "Assessment") -> Optional[SemanticFinding]:
+        """The risk the message reveals, read as the safety layer reads it beside the rules:
+        the message without its denied mentions (:func:`checked_text`), no urgent category
+        the rules found denied (:func:`excluded_reasons`)."""
+        return self.check(checked_text(text, assessment), exclude=excluded_reasons(assessment, self.levels))
+
 
 def _rank(finding: SemanticFinding) -> Tuple[int, float]:
     return (len(LEVELS) - LEVELS.index(finding.level), finding.score)
@@ -392,6 +398,18 @@ def _rank(finding: SemanticFinding) -> Tuple[int, float]:
 def negated_reasons(assessment: "Assessment") -> Set[str]:
     """The categories the rule layer found only negated in the message."""
     return {f.reason for f in assessment.findings if f.negated} - set(assessment.reasons)
+
+
+def checked_text(text: str, assessment: "Assessment") -> str:
+    """What the net reads: the message without its denied mentions, if it has any."""
+    return assessment.undenied_text or text
+
+
+def excluded_reasons(assessment: "Assessment", levels: Mapping[str, str]) -> Set[str]:
+    """The categories the net must not report: the urgent ones the rules found denied
+    ("no pacemaker"). A denied emergency category stays: "no chest pain, but soaked, sick,
+    my jaw aching" is read without the denial and is still an atypical heart attack."""
+    return {reason for reason in negated_reasons(assessment) if levels.get(reason) != EMERGENCY}
 
 
 def overrides_rules(

@@ -50,7 +50,8 @@ from core.semantic_safety import (  # noqa: E402
     Scores,
     SemanticFinding,
     SemanticSafetyNet,
-    negated_reasons,
+    checked_text,
+    excluded_reasons,
     overrides_rules,
 )
 
@@ -114,8 +115,9 @@ def build_items(net: SemanticSafetyNet, rows: Sequence[Tuple[str, str, str]]) ->
     items = []
     for source, text, expected in rows:
         assessment = detector.assess(text)
-        negated = frozenset(negated_reasons(assessment))
-        scores = net.scores(assessment.undenied_text or text)  # what addons/safety.py checks
+        # what addons/safety.py checks (SemanticSafetyNet.check_beside_rules)
+        negated = frozenset(excluded_reasons(assessment, net.levels))
+        scores = net.scores(checked_text(text, assessment))
         items.append(Item(source, text, expected, assessment.level, negated, scores, assessment))
     return items
 

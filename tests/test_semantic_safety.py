@@ -25,7 +25,6 @@ from core.semantic_safety import (
     SemanticSafetyNet,
     category_levels,
     load_exemplars,
-    negated_reasons,
     overrides_rules,
 )
 
@@ -158,7 +157,7 @@ def detector() -> Any:
 def combined(detector: Any, net: SemanticSafetyNet, text: str) -> Tuple[Optional[str], Optional[str]]:
     """(level, reason) of the rules and the net together, as addons/safety.py combines them."""
     assessment = detector.assess(text)
-    override = overrides_rules(assessment, net.check(text, exclude=negated_reasons(assessment)))
+    override = overrides_rules(assessment, net.check_beside_rules(text, assessment))
     if override:
         return override.level, override.reason
     return assessment.level, assessment.reason

@@ -57,17 +57,22 @@ def is_negated(doc: "Doc", keys: Sequence[str], start: int, end: int) -> bool:
         True for "I don't have a pacemaker", False for "not sure if I'm pregnant"
         (doubt) and for a cue in an earlier clause ("not pregnant but trying").
     """
-    first = max(0, start - NEGATION_WINDOW)
-    for index in range(start - 1, first - 1, -1):
-        key = keys[index]
-        if doc[index].lower_ in CLAUSE_BREAKS or key in CLAUSE_BREAKS:
-            return False
-        if key in NEGATION_CUES:
-            following = {keys[i] for i in range(index + 1, min(index + 3, start))}
-            if following & PSEUDO_NEGATION_NEXT:
-                return False
-            return True
-    return False
+    cue = negation_cue_before(doc, keys, start)
+    if cue is None:
+        return False
+    following = {keys[i] for i in range(cue + 1, min(cue + 3, start))}
+    return not following & PSEUDO_NEGATION_NEXT
+
+
+def negation_cue_before(doc: "Doc", keys: Sequence[str], start: int) -> Optional[int]:
+    """The index of the nearest negation cue before ``start`` in the same clause, within
+    :data:`NEGATION_WINDOW` tokens, or None."""
+    for index in range(start - 1, max(0, start - NEGATION_WINDOW) - 1, -1):
+        if doc[index].lower_ in CLAUSE_BREAKS or keys[index] in CLAUSE_BREAKS:
+            return None
+        if keys[index] in NEGATION_CUES:
+            return index
+    return None
 
 
 def denied_later(keys: Sequence[str], end: int) -> bool:
@@ -121,7 +126,7 @@ _NOT_DONE = frozenset(
 )
 
 
-def removed_later(doc: "Doc", end: int, start: Optional[int] = None) -> bool:
+def removed_later(doc: "Doc", start: int, end: int) -> bool:
     """A past, affirmative "had it removed" / "was taken out" shortly after a mention of
     a removable device; not a plan ("can I have it removed?") or a question. Also
     "they took it out", "it's out now", "long gone" and "no metal now" (:func:`_gone_later`)."""
@@ -139,7 +144,7 @@ def removed_later(doc: "Doc", end: int, start: Optional[int] = None) -> bool:
         if set(before) & _NOT_DONE or "?" in after or "still" in words[index:stop]:
             continue
         return True
-    return _gone_later(words, end if start is None else start, end)
+    return _gone_later(words, start, end)
 
 
 #: "no metal now", "nothing metal in me", "no implants left" after a removable device.
@@ -158,16 +163,7 @@ def _refers_to_the_mention(after: Sequence[str], verb: int) -> bool:
     and not "a plate in my wrist but the pain is gone"."""
     if verb <= 0:
         return True
-    subject = after[verb - 1]
-    return (
-        subject in _BACK_REFERENCES
-        or (verb >= 2 and after[verb - 2] in _BACK_REFERENCES)
-        or subject
-        in (
-            "long",
-            "all",
-        )
-    )
+    return bool(set(after[max(0, verb - 2) : verb]) & _BACK_REFERENCES) or after[verb - 1] == "long"
 
 
 #: Words that keep a device in place whatever else is said about it.
@@ -373,7 +369,7 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
         if not finding.negated and (
             impersonal
             or denied_later(keys, finding.end)
-            or (finding.reason in REMOVABLE and removed_later(doc, finding.end, finding.start))
+            or (finding.reason in REMOVABLE and removed_later(doc, finding.start, finding.end))
             or (finding.reason in CLEARABLE and cleared_later(doc, finding.end, finding.reason))
             or (finding.reason in denied_reasons and is_generic(keys, finding.start, finding.end))
         ):
@@ -402,14 +398,8 @@ def without_denied(doc: "Doc", keys: Sequence[str], findings: Sequence[Finding])
         if not finding.negated or finding.language is not None:
             continue
         found = True
-        start = finding.start
-        for index in range(finding.start - 1, max(0, finding.start - NEGATION_WINDOW) - 1, -1):
-            if doc[index].lower_ in CLAUSE_BREAKS or keys[index] in CLAUSE_BREAKS:
-                break
-            if keys[index] in NEGATION_CUES:
-                start = index
-                break
-        for index in range(start, min(finding.end, len(doc))):
+        cue = negation_cue_before(doc, keys, finding.start)
+        for index in range(finding.start if cue is None else cue, min(finding.end, len(doc))):
             cut[index] = True
     if not found:
         return None
