@@ -25,6 +25,8 @@ get_knowledge()
 TOPIC_ENTITY = "faq_topic"
 #: The honest "I don't have that answer" (a domain response, with the clinic's contacts).
 NOT_COVERED_INTENT = "ask_not_covered"
+#: Set by the safety layer when only the classifier took the message for a risk.
+CAUTION_ENTITY = "safety_caution"
 MAX_TOPICS = 3
 #: The slot the staff report reads (scripts/report.py): the topics answered this turn,
 #: in order. (The "not covered" replies it counts by their response name.)
@@ -50,7 +52,10 @@ class ActionAnswerFaq(Action):
     A message that asks several questions gets one message per topic, in the order
     asked, with the buttons once, on the last answer. Then the light "Was this
     helpful?" (not after the honest "not covered" reply, which ends with buttons of its
-    own). The events record what was answered, for the staff report.
+    own). When the safety layer marked the message with ``safety_caution`` (only the
+    classifier took it for a personal risk), the "check with a healthcare professional"
+    line comes after the answers. The events record what was answered, for the staff
+    report.
     """
 
     def name(self) -> Text:
@@ -83,6 +88,8 @@ class ActionAnswerFaq(Action):
         events: List[Dict[Text, Any]] = []
         if found:
             events.append(SlotSet(ANSWERED_TOPICS_SLOT, [topic.key for topic in found]))
+        if any(e.get("entity") == CAUTION_ENTITY for e in latest.get("entities") or []):
+            dispatcher.utter_message(response="utter_safety_caution")
         if not_covered:
             # Its reply ends with the topic buttons.
             dispatcher.utter_message(response="utter_not_covered")

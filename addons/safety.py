@@ -16,7 +16,12 @@ the classifier's own risk intents:
 * the classifier picked a risk intent but the message only mentions risks to deny
   them ("I don't have a pacemaker") -> the best non-risk intent instead;
 * the classifier picked a risk intent with at least ``min_classifier_confidence`` and
-  the rules found nothing -> keep it, reason ``general`` (defence in depth);
+  neither the rules nor the net found anything -> by default the best ordinary intent,
+  with a ``safety_caution`` entity: the answer comes with a "if this is about your own
+  health, check with a healthcare professional" line (``actions/faq.py``). The
+  classifier learns risk from n-grams: on the project's looked-at sets it escalated 23
+  safe messages this way and no risk the rules or the net missed. With
+  ``classifier_escalates_alone: true`` it escalates, reason ``general``, as before;
 * otherwise, a message not written in English (``core.language``) gets
   ``other_language`` (the "English only" reply, with the emergency number); the
   classifier's own ``other_language`` guess on an English message is replaced by its
@@ -57,6 +62,8 @@ LEVEL_OF_INTENT = {intent: level for level, intent in RISK_INTENTS.items()}
 FALLBACK_INTENT = "nlu_fallback"
 OTHER_LANGUAGE_INTENT = "other_language"
 REASON_ENTITY = "risk_reason"
+#: Set on a message the classifier alone took for a risk (see the module docstring).
+CAUTION_ENTITY = "safety_caution"
 GENERAL_REASON = "general"
 #: A demoted message keeps the next intent only when it is at least this likely
 #: among the non-risk intents; otherwise the patient is asked to rephrase.
@@ -116,6 +123,8 @@ class Decision:
     intent: str
     confidence: float
     reason: Optional[str] = None
+    #: the classifier alone saw a risk: answer, with the healthcare-professional line
+    caution: bool = False
 
 
 def decide(
@@ -123,6 +132,7 @@ def decide(
     ranking: Sequence[Tuple[str, float]],
     min_classifier_confidence: float,
     semantic: Optional[SemanticFinding] = None,
+    classifier_escalates_alone: bool = False,
 ) -> Optional[Decision]:
     """Combines the rule layer's assessment, the semantic net and the classifier's ranking.
 
@@ -131,6 +141,8 @@ def decide(
         ranking: the classifier's (intent, confidence) pairs, best first.
         min_classifier_confidence: how sure the classifier must be to escalate alone.
         semantic: what the semantic safety net found, if anything.
+        classifier_escalates_alone: whether a confident risk intent of the classifier
+            escalates when the rules and the net found nothing.
 
     Returns:
         The decision, or None to keep the classifier's result.
@@ -153,20 +165,21 @@ def decide(
     if not candidates or candidates[0][0] not in LEVEL_OF_INTENT:
         return None
     top_intent, top_confidence = candidates[0]
-    if assessment.negated_only or top_confidence < min_classifier_confidence:
-        # The classifier reacted to risk words that the patient denied, or is unsure:
-        # take the best ordinary intent, its confidence rescaled to the probability
-        # left once the risk intents are set aside, or ask to rephrase.
-        risk_mass = sum(conf for name, conf in candidates if name in LEVEL_OF_INTENT)
-        remaining = max(1e-9, 1.0 - risk_mass)
-        for name, confidence in candidates:
-            if name not in LEVEL_OF_INTENT:
-                rescaled = min(1.0, confidence / remaining)
-                if rescaled >= DEMOTED_MIN_CONFIDENCE:
-                    return Decision(name, rescaled)
-                break
-        return Decision(FALLBACK_INTENT, top_confidence)
-    return Decision(top_intent, top_confidence, GENERAL_REASON)
+    alone = not assessment.negated_only and top_confidence >= min_classifier_confidence
+    if alone and classifier_escalates_alone:
+        return Decision(top_intent, top_confidence, GENERAL_REASON)
+    # The classifier reacted to risk words that the patient denied, is unsure, or is
+    # alone in seeing a risk: take the best ordinary intent, its confidence rescaled to
+    # the probability left once the risk intents are set aside, or ask to rephrase.
+    risk_mass = sum(conf for name, conf in candidates if name in LEVEL_OF_INTENT)
+    remaining = max(1e-9, 1.0 - risk_mass)
+    for name, confidence in candidates:
+        if name not in LEVEL_OF_INTENT:
+            rescaled = min(1.0, confidence / remaining)
+            if rescaled >= DEMOTED_MIN_CONFIDENCE:
+                return Decision(name, rescaled, caution=alone)
+            break
+    return Decision(FALLBACK_INTENT, top_confidence, caution=alone)
 
 
 def decide_language(
@@ -200,10 +213,11 @@ class SafetyRuleLayer(GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"min_classifier_confidence": 0.8, "semantic_net": True}
+        return {"min_classifier_confidence": 0.8, "semantic_net": True, "classifier_escalates_alone": False}
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         self._min_confidence = float(config["min_classifier_confidence"])
+        self._classifier_alone = bool(config["classifier_escalates_alone"])
         # Built when the model loads, so the first patient doesn't wait for spaCy or
         # the sentence encoder; one net per process, shared by every instance.
         self._detector, self._net = _build_checks(bool(config.get("semantic_net", True)))
@@ -239,7 +253,7 @@ class SafetyRuleLayer(GraphComponent):
         if not ranking and message.get(INTENT):
             intent = message.get(INTENT)
             ranking = [(intent.get("name"), float(intent.get("confidence") or 0.0))]
-        decision = decide(assessment, ranking, self._min_confidence, semantic)
+        decision = decide(assessment, ranking, self._min_confidence, semantic, self._classifier_alone)
         if decision is None or decision.intent not in LEVEL_OF_INTENT:
             decision = decide_language(decision, ranking, is_probably_not_english(text))
         if decision is None:
@@ -251,6 +265,20 @@ class SafetyRuleLayer(GraphComponent):
             [{"name": decision.intent, "confidence": decision.confidence}] + rest,
             add_to_output=True,
         )
+        if decision.caution:
+            entities = [e for e in (message.get(ENTITIES) or []) if e.get("entity") != CAUTION_ENTITY]
+            entities.append(
+                {
+                    "entity": CAUTION_ENTITY,
+                    "value": "classifier",
+                    "start": 0,
+                    "end": len(text),
+                    "confidence_entity": 1.0,
+                    "extractor": self.__class__.__name__,
+                }
+            )
+            message.set(ENTITIES, entities, add_to_output=True)
+            logger.info("Caution: the classifier alone saw a risk; answering with the referral line")
         if decision.reason:
             entities = [e for e in (message.get(ENTITIES) or []) if e.get("entity") != REASON_ENTITY]
             entities.append(

@@ -118,3 +118,24 @@ def test_the_not_covered_reply_alone_records_no_topic(
     assert events == []
     assert [m.get("response") for m in dispatcher.messages] == ["utter_not_covered"]
     assert "{clinic_phone}" in domain["responses"]["utter_not_covered"][0]["text"]
+
+
+def test_a_caution_from_the_safety_layer_follows_the_answer(
+    dispatcher: CollectingDispatcher, make_tracker: Callable[..., Tracker], domain: Dict[str, Any]
+) -> None:
+    """Only the classifier took the message for a risk: the answer, then the referral line."""
+    entities = [{"entity": "safety_caution", "value": "classifier"}]
+    events = ActionAnswerFaq().run(dispatcher, make_tracker(intent="ask_session", entities=entities), domain)
+    assert events == [SlotSet("answered_topics", ["session"])]
+    assert dispatcher.messages[0]["text"] == get_knowledge().for_intent("ask_session").text  # type: ignore[union-attr]
+    assert dispatcher.messages[1].get("response") == "utter_safety_caution"
+    assert dispatcher.messages[2]["text"] == get_knowledge().feedback.question
+    caution = domain["responses"]["utter_safety_caution"][0]["text"]
+    assert "healthcare professional" in caution and "not a doctor" in caution
+
+
+def test_no_caution_without_the_entity(
+    dispatcher: CollectingDispatcher, make_tracker: Callable[..., Tracker], domain: Dict[str, Any]
+) -> None:
+    ActionAnswerFaq().run(dispatcher, make_tracker(intent="ask_session"), domain)
+    assert "utter_safety_caution" not in [m.get("response") for m in dispatcher.messages]

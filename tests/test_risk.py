@@ -344,6 +344,21 @@ def test_a_dose_is_still_medication(detector: RiskDetector, text: str) -> None:
         "we're finished having kids, is it safe for my husband",
         "what types of implants rule you out?",
         "could you ever get a burn from the trays?",
+        # a test result or a check-up that found nothing, said after the mention
+        "took a pregnancy test on sunday, negative, so can i book my first session",
+        "saw a cardiologist in spring, heart completely fine, is the current safe",
+        # over: "stopped breastfeeding", a baby born years ago
+        "stopped breastfeeding a long time ago, how much is a home unit",
+        "i had a baby 6 years ago, does it work on feet",
+        # a child mentioned in a message that is not about sweating or the treatment
+        "tell me a bedtime story for my 4 year old",
+        "my daughter wants help with her maths homework",
+        # the treatment's machine sends current into the skin: not an implanted device
+        "how does the machine get the current into my skin",
+        # results that differ between the hands: a results question
+        "only my right hand gets dry so far, why one sided results?",
+        # an accident with the device, asked as a question
+        "can i hurt myself if i plug the trays in the wrong way round",
     ],
 )
 def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDetector, text: str) -> None:
@@ -413,6 +428,22 @@ def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDe
         ("her eyes are swelling shut and she's wheezing when she breathes", EMERGENCY, "breathing"),
         ("there's no point living with hands like mine, i've got tablets saved up", EMERGENCY, "self_harm"),
         ("it'd be easier for everyone if i wasn't here", EMERGENCY, "self_harm"),
+        # this session's families: a named condition stays one next to a normal check-up
+        ("i have afib, though the cardiologist says my heart is fine otherwise", URGENT, "heart_condition"),
+        ("pregnancy test came back positive, can i keep doing my feet", URGENT, "pregnancy"),
+        ("i gave birth a month ago, when can i restart", URGENT, "pregnancy"),
+        ("still breastfeeding my 3 month old, is it ok", URGENT, "pregnancy"),
+        ("my son is 11 and his palms drip", URGENT, "child"),
+        ("my right underarm pours and the left one stays dry, started this year", URGENT, "secondary_signs"),
+        ("should i turn the current up? what's the right setting for me", URGENT, "medication"),
+        ("can i crank it all the way to max so it works quicker", URGENT, "medication"),
+        ("there's a screw in my right wrist from a fall", URGENT, "metal_implant"),
+        ("my fingertips have cracked open and it bleeds a bit when i type", URGENT, "broken_skin"),
+        ("my son told me he wishes he'd never been born because of the sweating", EMERGENCY, "self_harm"),
+        ("she says no one would even miss her", EMERGENCY, "self_harm"),
+        ("i just want to make it all stop, the sweating and everything", EMERGENCY, "self_harm"),
+        ("sometimes i think i should just disappear for good", EMERGENCY, "self_harm"),
+        ("i could hurt myself if this goes on", EMERGENCY, "self_harm"),
     ],
 )
 def test_family_phrasings_still_escalate(detector: RiskDetector, text: str, level: str, reason: str) -> None:

@@ -101,16 +101,21 @@ def test_message_without_text_is_skipped(layer: SafetyRuleLayer) -> None:
             Decision("report_emergency", 1.0, "breathing"),
         ),
         (Assessment(URGENT, "child"), [("greet", 0.99)], Decision("report_risk", 1.0, "child")),
-        # classifier alone, confident: keep its escalation (defence in depth)
+        # classifier alone, confident: the best ordinary intent, with the caution line
         (
             NOTHING,
             [("report_emergency", 0.9), ("ask_cost", 0.1)],
-            Decision("report_emergency", 0.9, GENERAL_REASON),
+            Decision("ask_cost", 1.0, caution=True),
         ),
         (
             NOTHING,
-            [("nlu_fallback", 0.3), ("report_risk", 0.85)],
-            Decision("report_risk", 0.85, GENERAL_REASON),
+            [("nlu_fallback", 0.3), ("report_risk", 0.85), ("ask_session", 0.1)],
+            Decision("ask_session", cast(float, pytest.approx(0.1 / 0.15)), caution=True),
+        ),
+        (
+            NOTHING,
+            [("report_risk", 0.95), ("ask_session", 0.01), ("ask_cost", 0.01)],
+            Decision("nlu_fallback", 0.95, caution=True),
         ),
         # classifier alone, unsure: best ordinary intent, rescaled, or rephrase
         (
@@ -136,6 +141,31 @@ def test_message_without_text_is_skipped(layer: SafetyRuleLayer) -> None:
 )
 def test_decide(assessment: Assessment, ranking: list, expected: Optional[Decision]) -> None:
     assert decide(assessment, ranking, min_classifier_confidence=0.8) == expected
+
+
+@pytest.mark.parametrize(
+    "ranking, expected",
+    [
+        ([("report_emergency", 0.9), ("ask_cost", 0.1)], Decision("report_emergency", 0.9, GENERAL_REASON)),
+        ([("nlu_fallback", 0.3), ("report_risk", 0.85)], Decision("report_risk", 0.85, GENERAL_REASON)),
+        # unsure: still the ordinary intent, and no caution
+        ([("report_risk", 0.5), ("ask_safety", 0.4), ("ask_cost", 0.1)], Decision("ask_safety", 0.8)),
+    ],
+)
+def test_the_classifier_escalates_alone_when_configured_to(ranking: list, expected: Decision) -> None:
+    assert decide(NOTHING, ranking, 0.8, classifier_escalates_alone=True) == expected
+
+
+def test_a_confident_risk_intent_of_the_classifier_alone_answers_with_a_caution(
+    layer: SafetyRuleLayer,
+) -> None:
+    message = classified(
+        "I've had clammy palms since forever, what would a clinic session cost me",
+        [("report_risk", 0.93), ("ask_cost", 0.05), ("ask_session", 0.02)],
+    )
+    layer.process([message])
+    assert message.get(INTENT)["name"] == "ask_cost"
+    assert [e["entity"] for e in message.get(ENTITIES)] == ["safety_caution"]
 
 
 # ---------------------------------------------------------------- the semantic safety net

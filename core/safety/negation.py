@@ -253,9 +253,18 @@ _CLEARED = {
     "secondary_signs": _HEALED,
     "heart_condition": r"discharged me|cleared me|nothing wrong with|all clear",
     "epilepsy": r"(?:is|was|'s) not epilepsy|nothing to worry about|all clear",
-    "pregnancy": r"(?:was|were|came back|came up|is) negative" + _NOT_FOR_ME,
+    "pregnancy": r"(?:was|were|came back|came up|is) negative|(?:test|tested)\b[^.!?]{0,40}?\bnegative"
+    + _NOT_FOR_ME,
 }
 CLEARABLE = frozenset(_CLEARED)
+#: A check-up found nothing: "cardiologist checked me, heart totally normal". Clears only a
+#: mention of the check-up itself (a named condition, "afib", "a stent", stays one).
+_CHECKUP_MENTIONS = frozenset({"cardiologist", "cardiology", "ecg", "ekg", "heart check", "heart scan"})
+_CHECKUP_NORMAL = re.compile(
+    r"\b(?:heart|ecg|ekg|echo|tests?|results?|scans?|everything)"
+    r"(?: (?:is|was|'s|are|were|came back|looked|looks|turned out))?"
+    r" (?:totally |completely |perfectly |all |absolutely )?(?:normal|fine|healthy|clear)\b"
+)
 #: A negative test or a discharge clears the mention wherever it is said.
 _CLEARED_ANYWHERE = frozenset({"pregnancy", "heart_condition", "epilepsy"})
 _CLEARED_RE = {reason: re.compile(rf"\b(?:{words})\b") for reason, words in _CLEARED.items()}
@@ -266,12 +275,15 @@ _NOT_CLEARED = frozenset(
 )
 
 
-def cleared_later(doc: "Doc", end: int, reason: str) -> bool:
+def cleared_later(doc: "Doc", end: int, reason: str, start: Optional[int] = None) -> bool:
     """ "... healed up weeks ago", "... was negative", "... nothing wrong with my heart"
     shortly after a mention of ``reason``, in the same sentence or the next, not negated."""
     words = [token.lower_ for token in doc]
     stop = min(len(words), end + DENIAL_WINDOW + 4)
     text = " ".join(words[end:stop])
+    if reason == "heart_condition" and start is not None:
+        if " ".join(words[start:end]) in _CHECKUP_MENTIONS and _CHECKUP_NORMAL.search(text):
+            return True
     match = _CLEARED_RE[reason].search(text)
     if match is None:
         return False
@@ -293,7 +305,10 @@ def is_adult_child(doc: "Doc", start: int, end: int) -> bool:
 
 
 #: Words next to a mention that put it in the past (match keys: lemmas, "used" -> "use").
-PAST_MARKERS = ("year ago", "use to", "no longer", "in the past", "previously")
+PAST_MARKERS = ("year ago", "age ago", "long ago", "use to", "no longer", "in the past", "previously")
+#: Right before a pregnancy mention: it is over ("stopped breastfeeding"). Not for a
+#: medicine: a stopped medicine is a risk of its own.
+ENDED_BEFORE = frozenset({"stop", "quit", "finish", "finished", "stopped"})
 #: The same, as plain lowercase words (the lemma table reads "as" as "a").
 PAST_WORDS = re.compile(
     r"\b(?:as an? (?:baby|toddler|kid|child|infant)|when i was (?:little|a baby|small|a toddler))\b"
@@ -352,8 +367,11 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
     result = []
     for finding in findings:
         if finding.reason == "child" and is_adult_child(doc, finding.start, finding.end):
+            result.append(replace(finding, negated=True))  # an adult son: no child patient
             continue
         if finding.reason in PAST_DISMISSABLE and is_past(doc, keys, finding.start, finding.end):
+            finding = replace(finding, negated=True)
+        if finding.reason == "pregnancy" and finding.start > 0 and keys[finding.start - 1] in ENDED_BEFORE:
             finding = replace(finding, negated=True)
         generic = is_generic(keys, finding.start, finding.end, examples=True) or is_general_question(
             doc, finding.start
@@ -370,7 +388,9 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
             impersonal
             or denied_later(keys, finding.end)
             or (finding.reason in REMOVABLE and removed_later(doc, finding.start, finding.end))
-            or (finding.reason in CLEARABLE and cleared_later(doc, finding.end, finding.reason))
+            or (
+                finding.reason in CLEARABLE and cleared_later(doc, finding.end, finding.reason, finding.start)
+            )
             or (finding.reason in denied_reasons and is_generic(keys, finding.start, finding.end))
         ):
             finding = replace(finding, negated=True)

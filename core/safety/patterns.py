@@ -72,6 +72,9 @@ class CompiledPatterns:
         regexes: ``regex:`` patterns, run over the normalised text.
         priorities: each category's rank, 1 for the first one in the file.
         vocabulary: the words of the patterns, for the spelling corrector.
+        domain_only: categories marked ``only_in_domain: true``: a finding counts only
+            in a message about the domain (``core.domain``); "a joke for my 5 year old"
+            is not about a child patient.
     """
 
     matcher: "Matcher"
@@ -79,6 +82,7 @@ class CompiledPatterns:
     regexes: List[Tuple["re.Pattern[str]", Rule]] = field(default_factory=list)
     priorities: Dict[str, int] = field(default_factory=dict)
     vocabulary: Set[str] = field(default_factory=set)
+    domain_only: Set[str] = field(default_factory=set)
 
     def category_levels(self) -> Dict[str, str]:
         """Each category's level, keyed by reason."""
@@ -160,6 +164,8 @@ def load_patterns(path: Path, nlp: "Language") -> CompiledPatterns:
                 raise PatternFileError(f"{path}: category '{reason}' has no patterns")
             priority += 1
             compiler.out.priorities[reason] = priority
+            if spec.get("only_in_domain", False) is True:
+                compiler.out.domain_only.add(reason)
             for index, item in enumerate(spec["patterns"]):
                 compiler.add_pattern(level, reason, priority, index, item)
             for index, phrase in enumerate(spec.get("except") or []):
