@@ -53,8 +53,11 @@ QUESTION_OPENERS = (
     "was",
 )
 _OPENER = "|".join(re.escape(word) for word in QUESTION_OPENERS)
-#: A sentence end, a semicolon or a line break.
-_SENTENCE_END = re.compile(r"(?<=[?!.;])\s+|\n+")
+#: A sentence end, a semicolon, a line break, or the next item of a numbered or bulleted
+#: list written on one line ("1) how does it work 2) what does it cost").
+_SENTENCE_END = re.compile(r"(?<=[?!.;])\s+|\n+|\s+(?=(?:\(?\d{1,2}[).:]|[•*])\s)")
+#: A list marker opening a part ("2)", "(3)", "1.", "•").
+_LIST_MARKER = re.compile(r"^(?:\(?\d{1,2}[).:]|[•*-])\s+")
 #: A comma or conjunction that opens a new question.
 _CLAUSE = re.compile(
     rf",\s*(?:and\s+|also\s+|plus\s+|or\s+)?(?=(?:{_OPENER})\b)"
@@ -80,7 +83,7 @@ def split_questions(text: str) -> List[str]:
     for sentence in _SENTENCE_END.split(text):
         pieces.extend(p for p in _CLAUSE.split(sentence) if p and p.strip())
     parts: List[str] = []
-    for piece in (p.strip(" ,;") for p in pieces):
+    for piece in (_LIST_MARKER.sub("", p.strip(" ,;")) for p in pieces):
         if not piece:
             continue
         if parts and (_words(piece) < MIN_PART_WORDS or _words(parts[-1]) < MIN_PART_WORDS):

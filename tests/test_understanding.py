@@ -24,6 +24,16 @@ from core.questions import is_context, split_questions
         ),
         ("is it safe and does it work", ["is it safe", "does it work"]),
         ("what is it\nwhere can I buy one", ["what is it", "where can I buy one"]),
+        (
+            "pls answer 1) how long does it take 2) what does it cost 3) is it covered",
+            ["pls answer how long does it take", "what does it cost", "is it covered"],
+        ),
+        ("two things: (1) is it safe (2) can kids use it", ["two things: is it safe", "can kids use it"]),
+        # a number that ends a sentence is not a list
+        (
+            "I paid 50. 2 sessions so far, when will it work?",
+            ["I paid 50.", "2 sessions so far", "when will it work?"],
+        ),
         ("thanks! how much is it?", ["thanks! how much is it?"]),
         ("does it hurt or tingle", ["does it hurt or tingle"]),
         ("how much is it", ["how much is it"]),
