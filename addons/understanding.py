@@ -15,6 +15,9 @@ questions (``core.questions.split_questions``), each question on its own:
   :data:`MAX_TOPICS` in all; ``action_answer_faq`` answers each;
 * a greeting or thanks around one FAQ question ("hi! how much is it?") is answered as
   that question;
+* a question that names what no answer covers (another treatment, what goes into the
+  water, a brand, the kit's parts, travel: ``core.domain.not_covered_subject``) is
+  "not covered" whatever FAQ topic the classifier picked for it (:func:`honest_about`);
 * otherwise the whole message's parse stands.
 
 The result is handed to Rasa as the message's ``parse_data``, so Rasa does not parse it
@@ -26,7 +29,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List, Optional, Text
 
-from core.domain import mentions_domain
+from core.domain import mentions_domain, not_covered_subject
 from core.questions import is_context, split_questions
 
 logger = logging.getLogger(__name__)
@@ -121,6 +124,19 @@ def combine(
     return whole
 
 
+def honest_about(parse: Dict[Text, Any], question: Text, context: bool = False) -> Dict[Text, Any]:
+    """An FAQ answer for a question that names what no answer covers (another treatment,
+    what goes into the water, a brand, the kit's parts, travel: ``core.domain``) becomes
+    the honest "not covered" one. A part that only tells ("I tried Botox.") is left."""
+    if context or not is_topic(_intent(parse)) or _intent(parse) == NOT_COVERED:
+        return parse
+    subject = not_covered_subject(question)
+    if subject is None:
+        return parse
+    logger.info("Not covered: the question names %s", subject)
+    return _with_intent(parse, {"name": NOT_COVERED, "confidence": 1.0})
+
+
 async def understand(agent: Any, text: Text) -> Optional[Dict[Text, Any]]:
     """The parse of a typed message (see the module docstring); None without a model."""
     processor = getattr(agent, "processor", None)
@@ -136,8 +152,11 @@ async def understand(agent: Any, text: Text) -> Optional[Dict[Text, Any]]:
         return whole
     questions = split_questions(text)
     if len(questions) < 2:
-        return whole
-    parts = [await processor.parse_message(UserMessage(question)) for question in questions]
+        return honest_about(whole, text)
+    parts = [
+        honest_about(await processor.parse_message(UserMessage(question)), question, is_context(question))
+        for question in questions
+    ]
     combined = combine(whole, parts, questions)
     if combined is not whole:
         logger.info(

@@ -12,6 +12,7 @@ Framework-free; no Rasa types.
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 #: Word starts (regular expressions; ``\\b`` ends a whole word) that belong to the domain.
 #: A message with none of them is not about it.
@@ -132,3 +133,44 @@ def mentions_domain(text: str) -> bool:
     """True when the message has a word of the domain, or an "it" / "this" / "that"
     that can only mean the treatment in a chat with the clinic's assistant."""
     return bool(_DOMAIN.search(text or "")) or bool(_ABOUT_IT.search(text or ""))
+
+
+#: What the knowledge file has no answer for, when a question names it: other treatments,
+#: what goes into the water, brands and models of machines, the kit's parts and care,
+#: travelling with it. A question about one of them gets the honest "I don't have that
+#: answer", never the nearest FAQ answer ("how long does Botox last?" is not a timeline
+#: question about iontophoresis). Each family is a regular expression over the question.
+NOT_COVERED_SUBJECTS = {
+    "other_treatment": (
+        r"botox|botulinum|miradry|mira dry|sympathectom\w*|\bets\b|surgery|surgical|laser|liposuction"
+        r"|curettage|microwave therapy|radiofrequency|qbrexza|sofdra|wipes?\b|tablets?\b|pills?\b"
+        r"|acupuncture|hypnosis|hypnotherapy|sage\b|dexamethasone"
+    ),
+    "water": (
+        r"distilled|bottled water|mineral water|salt\b|salty|baking soda|bicarb\w*|vinegar|soft water"
+        r"|hard water|filtered water|water softener"
+    ),
+    "brand": (
+        r"hidrex|dermadry|fischer|saalio|drionic|sweatstop|idromed|\bbrand"
+        r"|which (?:machine|device|unit|model|one) (?:should|to|is|do|would)"
+        r"|best (?:machine|device|unit|model|brand)"
+    ),
+    "kit": (
+        r"electrodes?|sponges?|grid|grille"
+        r"|clean(?:ing|ed)? (?:the )?(?:trays?|electrodes?|pads?|machine|device)"
+        r"|descal\w*|batter(?:y|ies) (?:life|last|charge)|spare parts?|replacement (?:pads?|trays?|cables?)"
+    ),
+    "travel": r"travel\w*|on a plane|flight|hand luggage|carry[- ]on|abroad|holiday",
+    "mode": r"pulsed|\bac\b|\bdc\b|direct current|alternating current|polarity",
+}
+_NOT_COVERED_RE = {
+    name: re.compile(rf"(?:{words})", re.IGNORECASE) for name, words in NOT_COVERED_SUBJECTS.items()
+}
+
+
+def not_covered_subject(question: str) -> Optional[str]:
+    """The family of :data:`NOT_COVERED_SUBJECTS` a question names, or None."""
+    for name, pattern in _NOT_COVERED_RE.items():
+        if pattern.search(question or ""):
+            return name
+    return None

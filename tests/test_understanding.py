@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from addons.understanding import MAX_TOPICS, TOPIC_ENTITY, combine
+from addons.understanding import MAX_TOPICS, TOPIC_ENTITY, combine, honest_about
 from core.questions import is_context, split_questions
 
 
@@ -182,3 +182,38 @@ def test_not_covered_without_a_word_of_the_domain_is_out_of_scope(text: str, exp
     assert result is not None and result["intent"]["name"] == expected
     if expected == "out_of_scope":
         assert result["intent_ranking"][0]["name"] == expected
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how long do botox injections for the armpits last",
+        "is ETS surgery worth the risk",
+        "can i put a pinch of salt in the trays",
+        "distilled or tap water, which one",
+        "which machine should i get, hidrex or another one",
+        "how do i clean the electrodes after a session",
+        "can i take my device in hand luggage",
+        "is pulsed mode gentler than dc",
+    ],
+)
+def test_a_question_naming_what_no_answer_covers_is_not_covered(question: str) -> None:
+    result = honest_about(parse("ask_session", 0.97), question)
+    assert result["intent"] == {"name": "ask_not_covered", "confidence": 1.0}
+
+
+@pytest.mark.parametrize(
+    "parsed, question, context",
+    [
+        # a question the knowledge file answers
+        (parse("ask_cost"), "how much is a home machine", False),
+        (parse("ask_vs_antiperspirants"), "is it better than strong antiperspirants", False),
+        # a part that only tells
+        (parse("ask_effectiveness"), "I tried botox last year", True),
+        # not an FAQ intent: left to the other checks
+        (parse("out_of_scope"), "best beach for a holiday", False),
+        (parse("report_risk"), "i had surgery and have screws in my wrist", False),
+    ],
+)
+def test_other_questions_keep_their_parse(parsed: Dict[str, Any], question: str, context: bool) -> None:
+    assert honest_about(parsed, question, context) is parsed
