@@ -113,6 +113,10 @@ def _build_checks(with_net: bool) -> Tuple[RiskDetector, Optional[SemanticSafety
         worker.join()
     if "error" in built:
         raise built["error"]
+    # Embedding the exemplars in batches and loading spaCy leave freed heap behind
+    from core.onnx_graph import release_freed_memory
+
+    release_freed_memory()
     return detector, built["net"]
 
 
