@@ -687,6 +687,51 @@ async def ready_only(times: int) -> int:
     return 0
 
 
+async def only_a(seconds: float, length: int) -> int:
+    """A's own figures, without B (no stock model to train): start to first answer,
+    held-out figures, load at each level (``seconds`` per level), one conversation of
+    ``length`` messages and resident memory. Printed as a list, with no A/B ratios: B's
+    figures come only from a full run, in the same conditions."""
+    if not MODEL_A.is_file():
+        print(f"{MODEL_A.relative_to(ROOT)} is missing: run `make train` first", file=sys.stderr)
+        return 2
+    mix = Mix()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-a-"))
+    system = make_system("A", MODEL_A, "endpoints.yml", workdir)
+    try:
+        await start(system)
+        print(f"start to first answer (s): {system.ready_seconds:.1f}", flush=True)
+        score_, parse_ms = await heldout(system)
+        print(f"NLU only (/model/parse), p50 (ms): {percentile(parse_ms, 50):.1f}")
+        print(
+            f"held-out: accuracy {score_.accuracy:.1%}, emergency recall "
+            f"{score_.level_recall('emergency'):.1%}, urgent recall {score_.level_recall('urgent'):.1%}, "
+            f"false escalations {score_.false_escalation_rate:.1%}"
+        )
+        await warm_up(system, mix)
+        for level in LEVELS:
+            r = await closed_loop(system, level, seconds, level * 10, mix)
+            print(
+                f"{level} sender(s): {r.rate:.1f} msg/s, p50 {percentile(r.latencies_ms, 50):.1f} ms, "
+                f"p95 {percentile(r.latencies_ms, 95):.1f} ms, errors {r.errors}, apologies {r.apologies}",
+                flush=True,
+            )
+        long, unanswered = await long_conversations([system], length, mix)
+        figures = conversation_figures(long["A"])
+        print(
+            "conversation: "
+            + ", ".join(f"{key} {value:.1f} ms" for key, value in figures.items())
+            + f"; unanswered {unanswered['A']}"
+        )
+        processes = system.stack.processes
+        print(f"RSS Rasa server (MB): {rss_mb(processes['rasa'].pid):.0f}")
+        print(f"RSS action server (MB): {rss_mb(processes['actions'].pid):.0f}")
+    finally:
+        system.stack.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rasa", default=str(Path(sys.executable).parent / "rasa"))
@@ -707,7 +752,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         metavar="N",
         help="only start A (models/current.tar.gz) N times and print start to first answer (no B)",
     )
+    parser.add_argument(
+        "--only-a",
+        action="store_true",
+        help="A's own figures without B (no stock model to train); no A/B ratios",
+    )
     args = parser.parse_args(argv)
+    if args.only_a:
+        if args.quick:
+            args.seconds, args.long = 4.0, 120
+        return asyncio.run(only_a(args.seconds, args.long))
     if args.ready_only:
         return asyncio.run(ready_only(args.ready_only))
     if args.quick:
