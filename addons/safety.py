@@ -16,12 +16,13 @@ the classifier's own risk intents:
 * the classifier picked a risk intent but the message only mentions risks to deny
   them ("I don't have a pacemaker") -> the best non-risk intent instead;
 * the classifier picked a risk intent with at least ``min_classifier_confidence`` and
-  neither the rules nor the net found anything -> by default the best ordinary intent,
-  with a ``safety_caution`` entity: the answer comes with a "if this is about your own
-  health, check with a healthcare professional" line (``actions/faq.py``). The
-  classifier learns risk from n-grams: on the project's looked-at sets it escalated 23
-  safe messages this way and no risk the rules or the net missed. With
-  ``classifier_escalates_alone: true`` it escalates, reason ``general``, as before;
+  neither the rules nor the net found anything -> keep it, reason ``general`` (defence
+  in depth). It learns risk from n-grams: on the looked-at held-out sets it escalated 23
+  safe messages this way and caught no risk the rules or the net missed, but on a new
+  blind set it caught 6 of 62 urgent messages they missed, so it stays on. With
+  ``classifier_escalates_alone: false`` such a message gets its best ordinary intent
+  and a ``safety_caution`` entity instead: the answer comes with a "if this is about
+  your own health, check with a healthcare professional" line (``actions/faq.py``);
 * otherwise, a message not written in English (``core.language``) gets
   ``other_language`` (the "English only" reply, with the emergency number); the
   classifier's own ``other_language`` guess on an English message is replaced by its
@@ -136,7 +137,7 @@ def decide(
     ranking: Sequence[Tuple[str, float]],
     min_classifier_confidence: float,
     semantic: Optional[SemanticFinding] = None,
-    classifier_escalates_alone: bool = False,
+    classifier_escalates_alone: bool = True,
 ) -> Optional[Decision]:
     """Combines the rule layer's assessment, the semantic net and the classifier's ranking.
 
@@ -217,7 +218,7 @@ class SafetyRuleLayer(GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"min_classifier_confidence": 0.8, "semantic_net": True, "classifier_escalates_alone": False}
+        return {"min_classifier_confidence": 0.8, "semantic_net": True, "classifier_escalates_alone": True}
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         self._min_confidence = float(config["min_classifier_confidence"])

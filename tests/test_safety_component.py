@@ -101,21 +101,16 @@ def test_message_without_text_is_skipped(layer: SafetyRuleLayer) -> None:
             Decision("report_emergency", 1.0, "breathing"),
         ),
         (Assessment(URGENT, "child"), [("greet", 0.99)], Decision("report_risk", 1.0, "child")),
-        # classifier alone, confident: the best ordinary intent, with the caution line
+        # classifier alone, confident: keep its escalation (defence in depth)
         (
             NOTHING,
             [("report_emergency", 0.9), ("ask_cost", 0.1)],
-            Decision("ask_cost", 1.0, caution=True),
+            Decision("report_emergency", 0.9, GENERAL_REASON),
         ),
         (
             NOTHING,
-            [("nlu_fallback", 0.3), ("report_risk", 0.85), ("ask_session", 0.1)],
-            Decision("ask_session", cast(float, pytest.approx(0.1 / 0.15)), caution=True),
-        ),
-        (
-            NOTHING,
-            [("report_risk", 0.95), ("ask_session", 0.01), ("ask_cost", 0.01)],
-            Decision("nlu_fallback", 0.95, caution=True),
+            [("nlu_fallback", 0.3), ("report_risk", 0.85)],
+            Decision("report_risk", 0.85, GENERAL_REASON),
         ),
         # classifier alone, unsure: best ordinary intent, rescaled, or rephrase
         (
@@ -146,19 +141,26 @@ def test_decide(assessment: Assessment, ranking: list, expected: Optional[Decisi
 @pytest.mark.parametrize(
     "ranking, expected",
     [
-        ([("report_emergency", 0.9), ("ask_cost", 0.1)], Decision("report_emergency", 0.9, GENERAL_REASON)),
-        ([("nlu_fallback", 0.3), ("report_risk", 0.85)], Decision("report_risk", 0.85, GENERAL_REASON)),
-        # unsure: still the ordinary intent, and no caution
+        # confident: the best ordinary intent, with the caution line
+        ([("report_emergency", 0.9), ("ask_cost", 0.1)], Decision("ask_cost", 1.0, caution=True)),
+        (
+            [("nlu_fallback", 0.3), ("report_risk", 0.85), ("ask_session", 0.1)],
+            Decision("ask_session", cast(float, pytest.approx(0.1 / 0.15)), caution=True),
+        ),
+        (
+            [("report_risk", 0.95), ("ask_session", 0.01), ("ask_cost", 0.01)],
+            Decision("nlu_fallback", 0.95, caution=True),
+        ),
+        # unsure: the ordinary intent, and no caution
         ([("report_risk", 0.5), ("ask_safety", 0.4), ("ask_cost", 0.1)], Decision("ask_safety", 0.8)),
     ],
 )
-def test_the_classifier_escalates_alone_when_configured_to(ranking: list, expected: Decision) -> None:
-    assert decide(NOTHING, ranking, 0.8, classifier_escalates_alone=True) == expected
+def test_without_escalating_alone_the_classifier_adds_a_caution(ranking: list, expected: Decision) -> None:
+    assert decide(NOTHING, ranking, 0.8, classifier_escalates_alone=False) == expected
 
 
-def test_a_confident_risk_intent_of_the_classifier_alone_answers_with_a_caution(
-    layer: SafetyRuleLayer,
-) -> None:
+def test_a_confident_risk_intent_of_the_classifier_alone_answers_with_a_caution_when_so_configured() -> None:
+    layer = SafetyRuleLayer({**SafetyRuleLayer.get_default_config(), "classifier_escalates_alone": False})
     message = classified(
         "I've had clammy palms since forever, what would a clinic session cost me",
         [("report_risk", 0.93), ("ask_cost", 0.05), ("ask_session", 0.02)],

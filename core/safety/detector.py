@@ -153,16 +153,12 @@ class RiskDetector:
         if not text or not text.strip():
             return Assessment(None, None)
         doc, keys, matches = self._match(self.normalise(text))
-        findings, dismissed = self._english_findings(doc, keys, matches)
+        findings = self._english_findings(doc, keys, matches)
         findings = apply_denials(doc, keys, findings)
         findings += self._foreign_findings(text, doc, findings)
         if self._patterns.domain_only and not mentions_domain(doc.text):
-            # "a joke for my 5 year old": not a patient; kept negated, as a dismissed mention
-            findings = [
-                replace(f, negated=True) if f.reason in self._patterns.domain_only and not f.language else f
-                for f in findings
-            ]
-        findings += [d for d in dismissed if not any(f.start <= d.start < f.end for f in findings)]
+            # "a joke for my 5 year old": not a patient
+            findings = [f for f in findings if f.reason not in self._patterns.domain_only or f.language]
         findings.sort(key=lambda f: (self._priorities[f.reason], f.start))
         active = [f for f in findings if not f.negated]
         undenied = without_denied(doc, keys, findings)
@@ -186,10 +182,8 @@ class RiskDetector:
 
     def _english_findings(
         self, doc: "Doc", keys: List[str], matches: List[Tuple[int, int, int]]
-    ) -> Tuple[List[Finding], List[Finding]]:
-        """The findings of the patterns file, each negated or not in its own clause, and
-        the mentions an ``except:`` phrase dismissed (as negated findings: a known safe
-        look-alike such as "since I was a kid")."""
+    ) -> List[Finding]:
+        """The findings of the patterns file, each negated or not in its own clause."""
         exceptions = []
         raw: List[Tuple[Rule, int, int]] = []
         for match_id, start, end in matches:
@@ -205,19 +199,15 @@ class RiskDetector:
                     raw.append((rule, span.start, span.end))
 
         findings: List[Finding] = []
-        dismissed: List[Finding] = []
         for rule, start, end in raw:
             if any(r == rule.reason and s < end and start < e for r, s, e in exceptions):
-                # a known safe look-alike ("since I was a kid"): kept as a negated finding,
-                # so a risk intent of the classifier that reacted to it is not taken alone
-                dismissed.append(Finding(rule.level, rule.reason, start, end, True))
                 continue
             if rule.not_followed_by and end < len(doc) and doc[end].lower_ in rule.not_followed_by:
                 continue
             if rule.requires_any and not (set(keys[:start]) | set(keys[end:])) & rule.requires_any:
                 continue
             findings.append(Finding(rule.level, rule.reason, start, end, is_negated(doc, keys, start, end)))
-        return findings, dismissed
+        return findings
 
     def _foreign_findings(self, text: str, doc: "Doc", english: List[Finding]) -> List[Finding]:
         """The multilingual layer's findings, reconciled with the English ones.

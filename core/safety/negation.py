@@ -367,7 +367,6 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
     result = []
     for finding in findings:
         if finding.reason == "child" and is_adult_child(doc, finding.start, finding.end):
-            result.append(replace(finding, negated=True))  # an adult son: no child patient
             continue
         if finding.reason in PAST_DISMISSABLE and is_past(doc, keys, finding.start, finding.end):
             finding = replace(finding, negated=True)
