@@ -19,7 +19,7 @@ the classifier's own risk intents:
   neither the rules nor the net found anything -> keep it, reason ``general`` (defence
   in depth). It learns risk from n-grams: on the looked-at held-out sets it escalated 23
   safe messages this way and caught no risk the rules or the net missed, but on a new
-  blind set it caught 6 of 62 urgent messages they missed, so it stays on. With
+  blind set it caught 5 of 62 urgent messages they missed, so it stays on. With
   ``classifier_escalates_alone: false`` such a message gets its best ordinary intent
   and a ``safety_caution`` entity instead: the answer comes with a "if this is about
   your own health, check with a healthcare professional" line (``actions/faq.py``);
