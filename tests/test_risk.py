@@ -349,6 +349,7 @@ def test_a_dose_is_still_medication(detector: RiskDetector, text: str) -> None:
         "saw a cardiologist in spring, heart completely fine, is the current safe",
         # over: "stopped breastfeeding", a baby born years ago
         "stopped breastfeeding a long time ago, how much is a home unit",
+        "i finished breastfeeding ages ago, does it work on feet",
         "i had a baby 6 years ago, does it work on feet",
         # a child mentioned in a message that is not about sweating or the treatment
         "tell me a bedtime story for my 4 year old",
@@ -444,6 +445,10 @@ def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDe
         ("i just want to make it all stop, the sweating and everything", EMERGENCY, "self_harm"),
         ("sometimes i think i should just disappear for good", EMERGENCY, "self_harm"),
         ("i could hurt myself if this goes on", EMERGENCY, "self_harm"),
+        # recent, not over
+        ("should i stop breastfeeding before i start the sessions?", URGENT, "pregnancy"),
+        ("i haven't stopped breastfeeding yet, is it ok", URGENT, "pregnancy"),
+        ("i burned my palm on the tray not long ago, it still stings", URGENT, "adverse_reaction"),
     ],
 )
 def test_family_phrasings_still_escalate(detector: RiskDetector, text: str, level: str, reason: str) -> None:

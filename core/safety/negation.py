@@ -305,14 +305,24 @@ def is_adult_child(doc: "Doc", start: int, end: int) -> bool:
 
 
 #: Words next to a mention that put it in the past (match keys: lemmas, "used" -> "use").
-PAST_MARKERS = ("year ago", "age ago", "long ago", "use to", "no longer", "in the past", "previously")
+PAST_MARKERS = ("year ago", "age ago", "long time ago", "use to", "no longer", "in the past", "previously")
 #: Right before a pregnancy mention: it is over ("stopped breastfeeding"). Not for a
 #: medicine: a stopped medicine is a risk of its own.
-ENDED_BEFORE = frozenset({"stop", "quit", "finish", "finished", "stopped"})
+ENDED_BEFORE = frozenset({"stopped", "quit", "finished"})
+#: Before those: not over ("haven't stopped breastfeeding", "should I stop ...").
+_NOT_ENDED = frozenset({"not", "n't", "never", "nt", "havent", "hasnt", "yet"})
 #: The same, as plain lowercase words (the lemma table reads "as" as "a").
 PAST_WORDS = re.compile(
     r"\b(?:as an? (?:baby|toddler|kid|child|infant)|when i was (?:little|a baby|small|a toddler))\b"
 )
+
+
+def ended_before(doc: "Doc", start: int) -> bool:
+    """ "stopped breastfeeding", "finished breastfeeding" (said as done, not "should I
+    stop" or "haven't stopped")."""
+    if start < 1 or doc[start - 1].lower_ not in ENDED_BEFORE:
+        return False
+    return not any(t.lower_ in _NOT_ENDED for t in doc[max(0, start - 4) : start - 1])
 
 
 def is_past(doc: "Doc", keys: Sequence[str], start: int, end: int) -> bool:
@@ -370,7 +380,7 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
             continue
         if finding.reason in PAST_DISMISSABLE and is_past(doc, keys, finding.start, finding.end):
             finding = replace(finding, negated=True)
-        if finding.reason == "pregnancy" and finding.start > 0 and keys[finding.start - 1] in ENDED_BEFORE:
+        if finding.reason == "pregnancy" and ended_before(doc, finding.start):
             finding = replace(finding, negated=True)
         generic = is_generic(keys, finding.start, finding.end, examples=True) or is_general_question(
             doc, finding.start
