@@ -245,6 +245,21 @@ class SafetyRuleLayer(GraphComponent):
             self._process_one(message)
         return messages
 
+    def _set_entity(self, message: Message, name: str, value: str) -> None:
+        """Sets the message's one ``name`` entity (over the whole text) to ``value``."""
+        entities = [e for e in (message.get(ENTITIES) or []) if e.get("entity") != name]
+        entities.append(
+            {
+                "entity": name,
+                "value": value,
+                "start": 0,
+                "end": len(message.get(TEXT) or ""),
+                "confidence_entity": 1.0,
+                "extractor": self.__class__.__name__,
+            }
+        )
+        message.set(ENTITIES, entities, add_to_output=True)
+
     def _process_one(self, message: Message) -> None:
         text = message.get(TEXT)
         if not text:
@@ -271,30 +286,8 @@ class SafetyRuleLayer(GraphComponent):
             add_to_output=True,
         )
         if decision.caution:
-            entities = [e for e in (message.get(ENTITIES) or []) if e.get("entity") != CAUTION_ENTITY]
-            entities.append(
-                {
-                    "entity": CAUTION_ENTITY,
-                    "value": "classifier",
-                    "start": 0,
-                    "end": len(text),
-                    "confidence_entity": 1.0,
-                    "extractor": self.__class__.__name__,
-                }
-            )
-            message.set(ENTITIES, entities, add_to_output=True)
+            self._set_entity(message, CAUTION_ENTITY, "classifier")
             logger.info("Caution: the classifier alone saw a risk; answering with the referral line")
         if decision.reason:
-            entities = [e for e in (message.get(ENTITIES) or []) if e.get("entity") != REASON_ENTITY]
-            entities.append(
-                {
-                    "entity": REASON_ENTITY,
-                    "value": decision.reason,
-                    "start": 0,
-                    "end": len(text),
-                    "confidence_entity": 1.0,
-                    "extractor": self.__class__.__name__,
-                }
-            )
-            message.set(ENTITIES, entities, add_to_output=True)
+            self._set_entity(message, REASON_ENTITY, decision.reason)
             logger.info("Escalating: intent=%s reason=%s", decision.intent, decision.reason)

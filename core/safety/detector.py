@@ -156,9 +156,12 @@ class RiskDetector:
         findings = self._english_findings(doc, keys, matches)
         findings = apply_denials(doc, keys, findings)
         findings += self._foreign_findings(text, doc, findings)
-        if self._patterns.domain_only and not mentions_domain(doc.text):
+        domain_only = self._patterns.domain_only
+        if any(f.reason in domain_only and not f.language for f in findings) and not mentions_domain(
+            doc.text
+        ):
             # "a joke for my 5 year old": not a patient
-            findings = [f for f in findings if f.reason not in self._patterns.domain_only or f.language]
+            findings = [f for f in findings if f.reason not in domain_only or f.language]
         findings.sort(key=lambda f: (self._priorities[f.reason], f.start))
         active = [f for f in findings if not f.negated]
         undenied = without_denied(doc, keys, findings)

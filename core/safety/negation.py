@@ -275,14 +275,14 @@ _NOT_CLEARED = frozenset(
 )
 
 
-def cleared_later(doc: "Doc", end: int, reason: str, start: Optional[int] = None) -> bool:
+def cleared_later(doc: "Doc", start: int, end: int, reason: str) -> bool:
     """ "... healed up weeks ago", "... was negative", "... nothing wrong with my heart"
     shortly after a mention of ``reason``, in the same sentence or the next, not negated."""
     words = [token.lower_ for token in doc]
     stop = min(len(words), end + DENIAL_WINDOW + 4)
     text = " ".join(words[end:stop])
-    if reason == "heart_condition" and start is not None:
-        if " ".join(words[start:end]) in _CHECKUP_MENTIONS and _CHECKUP_NORMAL.search(text):
+    if reason == "heart_condition" and " ".join(words[start:end]) in _CHECKUP_MENTIONS:
+        if _CHECKUP_NORMAL.search(text):
             return True
     match = _CLEARED_RE[reason].search(text)
     if match is None:
@@ -309,20 +309,18 @@ PAST_MARKERS = ("year ago", "age ago", "long time ago", "use to", "no longer", "
 #: Right before a pregnancy mention: it is over ("stopped breastfeeding"). Not for a
 #: medicine: a stopped medicine is a risk of its own.
 ENDED_BEFORE = frozenset({"stopped", "quit", "finished"})
-#: Before those: not over ("haven't stopped breastfeeding", "should I stop ...").
-_NOT_ENDED = frozenset({"not", "n't", "never", "nt", "havent", "hasnt", "yet"})
 #: The same, as plain lowercase words (the lemma table reads "as" as "a").
 PAST_WORDS = re.compile(
     r"\b(?:as an? (?:baby|toddler|kid|child|infant)|when i was (?:little|a baby|small|a toddler))\b"
 )
 
 
-def ended_before(doc: "Doc", start: int) -> bool:
+def ended_before(doc: "Doc", keys: Sequence[str], start: int) -> bool:
     """ "stopped breastfeeding", "finished breastfeeding" (said as done, not "should I
     stop" or "haven't stopped")."""
     if start < 1 or doc[start - 1].lower_ not in ENDED_BEFORE:
         return False
-    return not any(t.lower_ in _NOT_ENDED for t in doc[max(0, start - 4) : start - 1])
+    return negation_cue_before(doc, keys, start - 1) is None
 
 
 def is_past(doc: "Doc", keys: Sequence[str], start: int, end: int) -> bool:
@@ -380,7 +378,7 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
             continue
         if finding.reason in PAST_DISMISSABLE and is_past(doc, keys, finding.start, finding.end):
             finding = replace(finding, negated=True)
-        if finding.reason == "pregnancy" and ended_before(doc, finding.start):
+        if finding.reason == "pregnancy" and ended_before(doc, keys, finding.start):
             finding = replace(finding, negated=True)
         generic = is_generic(keys, finding.start, finding.end, examples=True) or is_general_question(
             doc, finding.start
@@ -398,7 +396,7 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
             or denied_later(keys, finding.end)
             or (finding.reason in REMOVABLE and removed_later(doc, finding.start, finding.end))
             or (
-                finding.reason in CLEARABLE and cleared_later(doc, finding.end, finding.reason, finding.start)
+                finding.reason in CLEARABLE and cleared_later(doc, finding.start, finding.end, finding.reason)
             )
             or (finding.reason in denied_reasons and is_generic(keys, finding.start, finding.end))
         ):
