@@ -27,6 +27,10 @@ TOPIC_ENTITY = "faq_topic"
 NOT_COVERED_INTENT = "ask_not_covered"
 #: Set by the safety layer when only the classifier took the message for a risk.
 CAUTION_ENTITY = "safety_caution"
+#: The caution line for each value of the ``safety_caution`` entity (addons/safety.py);
+#: any other value gets the general one.
+CAUTION_RESPONSES = {"child": "utter_child_caution"}
+GENERAL_CAUTION = "utter_safety_caution"
 MAX_TOPICS = 3
 #: The slot the staff report reads (scripts/report.py): the topics answered this turn,
 #: in order. (The "not covered" replies it counts by their response name.)
@@ -53,9 +57,9 @@ class ActionAnswerFaq(Action):
     asked, with the buttons once, on the last answer. Then the light "Was this
     helpful?" (not after the honest "not covered" reply, which ends with buttons of its
     own). When the safety layer marked the message with ``safety_caution`` (only the
-    classifier took it for a personal risk), the "check with a healthcare professional"
-    line comes after the answers. The events record what was answered, for the staff
-    report.
+    classifier took it for a personal risk, or it is about a school-age child), that
+    caution's "check with a healthcare professional" line comes after the answers. The
+    events record what was answered, for the staff report.
     """
 
     def name(self) -> Text:
@@ -88,8 +92,10 @@ class ActionAnswerFaq(Action):
         events: List[Dict[Text, Any]] = []
         if found:
             events.append(SlotSet(ANSWERED_TOPICS_SLOT, [topic.key for topic in found]))
-        if any(e.get("entity") == CAUTION_ENTITY for e in latest.get("entities") or []):
-            dispatcher.utter_message(response="utter_safety_caution")
+        for caution in dict.fromkeys(
+            str(e.get("value")) for e in latest.get("entities") or [] if e.get("entity") == CAUTION_ENTITY
+        ):
+            dispatcher.utter_message(response=CAUTION_RESPONSES.get(caution, GENERAL_CAUTION))
         if not_covered:
             # Its reply ends with the topic buttons.
             dispatcher.utter_message(response="utter_not_covered")

@@ -23,6 +23,12 @@ the classifier's own risk intents:
   ``classifier_escalates_alone: false`` such a message gets its best ordinary intent
   and a ``safety_caution`` entity instead: the answer comes with a "if this is about
   your own health, check with a healthcare professional" line (``actions/faq.py``);
+* a rule category that calls for a caution rather than an escalation
+  (``Assessment.cautions``: a school-age child, who can have iontophoresis with the
+  clinic's advice) escalates nothing, also when the classifier's urgent guess is
+  confident (the rules explain it); the answer gets a ``safety_caution`` entity with
+  that category as its value, and ``actions/faq.py`` adds the category's line (for
+  a preschool child, ``young_child``, the rules escalate as for any urgent risk);
 * otherwise, a message not written in English (``core.language``) gets
   ``other_language`` (the "English only" reply, with the emergency number); the
   classifier's own ``other_language`` guess on an English message is replaced by its
@@ -66,6 +72,8 @@ REASON_ENTITY = "risk_reason"
 #: Set on a message the classifier alone took for a risk (see the module docstring).
 CAUTION_ENTITY = "safety_caution"
 GENERAL_REASON = "general"
+#: The ``safety_caution`` value when only the classifier saw a risk.
+CLASSIFIER_CAUTION = "classifier"
 #: A demoted message keeps the next intent only when it is at least this likely
 #: among the non-risk intents; otherwise the patient is asked to rephrase.
 DEMOTED_MIN_CONFIDENCE = 0.3
@@ -128,8 +136,10 @@ class Decision:
     intent: str
     confidence: float
     reason: Optional[str] = None
-    #: the classifier alone saw a risk: answer, with the healthcare-professional line
-    caution: bool = False
+    #: answer, with a caution line after it: ``"classifier"`` (the classifier alone saw a
+    #: risk: the healthcare-professional line) or a rule category that calls for a
+    #: caution, not an escalation (``Assessment.cautions``: "child")
+    caution: Optional[str] = None
 
 
 def decide(
@@ -171,8 +181,12 @@ def decide(
         return None
     top_intent, top_confidence = candidates[0]
     alone = not assessment.negated_only and top_confidence >= min_classifier_confidence
-    if alone and classifier_escalates_alone:
+    # "my son is 12, does it hurt?": the rules explain the classifier's urgent guess
+    # (a school-age child); the answer comes with that category's caution line.
+    explained = bool(assessment.cautions) and top_intent == RISK_INTENTS[URGENT]
+    if alone and classifier_escalates_alone and not explained:
         return Decision(top_intent, top_confidence, GENERAL_REASON)
+    caution = assessment.cautions[0] if explained else (CLASSIFIER_CAUTION if alone else None)
     # The classifier reacted to risk words that the patient denied, is unsure, or is
     # alone in seeing a risk: take the best ordinary intent, its confidence rescaled to
     # the probability left once the risk intents are set aside, or ask to rephrase.
@@ -182,9 +196,9 @@ def decide(
         if name not in LEVEL_OF_INTENT:
             rescaled = min(1.0, confidence / remaining)
             if rescaled >= DEMOTED_MIN_CONFIDENCE:
-                return Decision(name, rescaled, caution=alone)
+                return Decision(name, rescaled, caution=caution)
             break
-    return Decision(FALLBACK_INTENT, top_confidence, caution=alone)
+    return Decision(FALLBACK_INTENT, top_confidence, caution=caution)
 
 
 def decide_language(
@@ -276,6 +290,16 @@ class SafetyRuleLayer(GraphComponent):
         decision = decide(assessment, ranking, self._min_confidence, semantic, self._classifier_alone)
         if decision is None or decision.intent not in LEVEL_OF_INTENT:
             decision = decide_language(decision, ranking, is_probably_not_english(text))
+        caution = decision.caution if decision else None
+        if (
+            caution is None
+            and assessment.cautions
+            and (decision is None or decision.intent not in LEVEL_OF_INTENT)
+        ):
+            caution = assessment.cautions[0]
+        if caution:
+            self._set_entity(message, CAUTION_ENTITY, caution)
+            logger.info("Caution: %s; answering with its caution line", caution)
         if decision is None:
             return
         message.set(INTENT, {"name": decision.intent, "confidence": decision.confidence}, add_to_output=True)
@@ -285,9 +309,6 @@ class SafetyRuleLayer(GraphComponent):
             [{"name": decision.intent, "confidence": decision.confidence}] + rest,
             add_to_output=True,
         )
-        if decision.caution:
-            self._set_entity(message, CAUTION_ENTITY, "classifier")
-            logger.info("Caution: the classifier alone saw a risk; answering with the referral line")
         if decision.reason:
             self._set_entity(message, REASON_ENTITY, decision.reason)
             logger.info("Escalating: intent=%s reason=%s", decision.intent, decision.reason)

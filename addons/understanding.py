@@ -15,6 +15,9 @@ questions (``core.questions.split_questions``), each question on its own:
   :data:`MAX_TOPICS` in all; ``action_answer_faq`` answers each;
 * a greeting or thanks around one FAQ question ("hi! how much is it?") is answered as
   that question;
+* a part that tells rather than asks (``core.questions.is_context``: "No heart problems,
+  nothing implanted.", "I'm 23 with sweaty feet.") adds no topic of its own when another
+  part asks one: the question asked is answered, not the topic the statement resembles;
 * a question that names what no answer covers (another treatment, what goes into the
   water, a brand, the kit's parts, travel: ``core.domain.not_covered_subject``) is
   "not covered" whatever FAQ topic the classifier picked for it (:func:`honest_about`);
@@ -85,16 +88,27 @@ def combine(
     """
     if RISK_LEVEL.get(_intent(whole), 0) or _intent(whole) in ("other_language", "request_data_deletion"):
         return whole
-    honest_whole = _intent(whole) == NOT_COVERED and _confidence(whole) >= SURE_NOT_COVERED
+    # A "not covered" the safety layer chose by setting a denied or general risk aside has
+    # the risk's probability rescaled into it: not a sure one.
+    demoted = any(
+        r.get("name") in RISK_LEVEL and float(r.get("confidence") or 0.0) >= 0.5
+        for r in whole.get("intent_ranking") or []
+    )
+    honest_whole = _intent(whole) == NOT_COVERED and _confidence(whole) >= SURE_NOT_COVERED and not demoted
     topics: List[Text] = []
     context_only = False
     told = [is_context(question) for question in questions] if questions else [False] * len(parts)
+    asked = [
+        is_topic(_intent(part)) and _confidence(part) >= MIN_PART_CONFIDENCE and not context
+        for part, context in zip(parts, told, strict=True)
+    ]
     for part, context in zip(parts, told, strict=True):
         intent = _intent(part)
         if not is_topic(intent) or _confidence(part) < MIN_PART_CONFIDENCE or intent in topics:
             continue
-        if intent == NOT_COVERED and context:
-            # "No pacemaker, no metal, nothing." tells, it doesn't ask
+        if context and (intent == NOT_COVERED or any(asked)):
+            # "No pacemaker, no metal, nothing." or "I'm 23 with sweaty feet." tells, it
+            # doesn't ask: the questions beside it are what to answer
             context_only = True
             continue
         if honest_whole and intent != NOT_COVERED and _confidence(part) < SURE_PART_IN_NOT_COVERED:
@@ -102,8 +116,8 @@ def combine(
             # part, cut from the first, only looks like an FAQ question
             continue
         topics.append(intent)
-    if len(topics) == 1 and context_only and _intent(whole) == NOT_COVERED:
-        # the only question asked, after context that read as "not covered"
+    if len(topics) == 1 and context_only and (_intent(whole) == NOT_COVERED or is_topic(_intent(whole))):
+        # the only question asked, after context that read as a topic of its own
         chosen = next(p for p in parts if _intent(p) == topics[0])
         return _with_intent(whole, chosen["intent"])
     if len(topics) >= 2:
@@ -118,7 +132,13 @@ def combine(
         combined["entities"] = [e for e in whole.get("entities") or [] if e.get("entity") != TOPIC_ENTITY]
         combined["entities"] += others
         return combined
-    if _intent(whole) in CHITCHAT and len(topics) == 1:
+    if len(topics) == 1 and (
+        _intent(whole) in CHITCHAT
+        or (is_topic(_intent(whole)) and _intent(whole) not in {_intent(p) for p in parts})
+    ):
+        # "hi! how much is it?"; or a whole message read as a topic none of its
+        # questions is about (a long message mixes their words): the one question
+        # confidently asked
         chosen = next(p for p in parts if _intent(p) == topics[0])
         return _with_intent(whole, chosen["intent"])
     return whole

@@ -35,8 +35,8 @@ DOMAIN_STEMS = (
     "odou?r",
     "smell",
     "stink",
-    "palm",
-    "hand",
+    "palms?\\b",
+    "hands?\\b",
     "feet\\b",
     "foot\\b",
     "soles?\\b",
@@ -70,7 +70,7 @@ DOMAIN_STEMS = (
     "electrode",
     "sponge",
     "pads?\\b",
-    "current",
+    "currents?\\b",
     "volt",
     "machine",
     "device",
@@ -122,17 +122,67 @@ DOMAIN_STEMS = (
     "warrant",
     "rent(?:al|ing)?\\b",
 )
-_DOMAIN = re.compile(r"\b(?:" + "|".join(DOMAIN_STEMS) + r")", re.IGNORECASE)
+#: Words of the domain that are everyday words too: they count only in a message that
+#: names nothing else they could be about ("my phone's battery", "the car's water pump").
+WEAK_STEMS = frozenset(
+    {
+        "damp", "wet", "moist", "drip", "soak", "dry\\b", "dryness", "dries", "smell", "stink",
+        "taps?\\b", "schedul", "batter(?:y|ies)", "mains\\b", "ship", "deliver", "water", "tray",
+        "pads?\\b", "currents?\\b", "volt", "machine", "device", "units?\\b", "treat", "session",
+        "cost", "price", "pay\\b", "paying", "payment", "refund", "warrant", "rent(?:al|ing)?\\b",
+    }
+)  # fmt: skip
+_DOMAIN = re.compile(
+    r"\b(?:" + "|".join(stem for stem in DOMAIN_STEMS if stem not in WEAK_STEMS) + r")", re.IGNORECASE
+)
+_WEAK = re.compile(
+    r"\b(?:" + "|".join(stem for stem in DOMAIN_STEMS if stem in WEAK_STEMS) + r")", re.IGNORECASE
+)
 
+#: Everyday compounds whose second word is a word of the domain: "a shower tray", "my
+#: phone battery", "the washing machine" are not the treatment's kit. Cut out before
+#: the domain words are looked for.
+NOT_DOMAIN_COMPOUNDS = (
+    r"(?:shower|bath|ice(?:\s+cube)?|paint|litter|baking|oven|serving|tea|seed|printer|paper|drip)\s+trays?",
+    r"(?:phone|laptop|car|tesla|ev|watch|iphone|android|tablet|camera|remote|aa|aaa|power\s+bank)\s+"
+    r"(?:batter(?:y|ies)|charger|charging)",
+    r"(?:washing|coffee|vending|sewing|slot|time|espresso|bread|ice|fax|answering)\s+machines?",
+    r"(?:gaming|study|jam|photo|revision|training|practice|coding|chat)\s+sessions?",
+    r"water\s+(?:bills?|meters?|heaters?|rates?|company|board|park|polo|slides?|tanks?|pressure|leaks?)",
+    r"(?:second|hand)[\s-]+hand|hand\s+(?:luggage|brake|baggage)|dry[\s-]+clean\w*|palm\s+(?:oil|trees?|springs)",
+    r"current\s+(?:affairs|events|account|job|situation|address|phone)",
+)
+_NOT_DOMAIN = re.compile(r"\b(?:" + "|".join(NOT_DOMAIN_COMPOUNDS) + r")\b", re.IGNORECASE)
 
-#: "is it ok every day?": "it" is the treatment the conversation is about.
+#: "is it ok every day?": "it" is the treatment the conversation is about ...
 _ABOUT_IT = re.compile(r"\b(?:it|it's|its|this|that)\b", re.IGNORECASE)
+#: ... unless the message names something else it can be: "my phone overheats when I
+#: charge it", "how long does it take to renew a passport".
+ELSEWHERE_WORDS = (
+    r"phones?|iphone|android|laptop|computer|pc|tablet|ipad|tv|telly|netflix|wi-?fi|router|internet|broadband"
+    r"|printer|password|cars?|bike|motorbike|engine|tyres?|jump leads|passport|visa"
+    r"|fridge|freezer|oven|microwave|dishwasher|kettle|boiler|radiator"
+    r"|washing machine|kitchen|garden|lawn|dog|puppy|cat|kitten|recipe|pizza|pasta|cake|football|match"
+    r"|game|homework|essay|maths|code|python|javascript|bitcoin|crypto|mortgage|loan|tax|council"
+    r"|weather|rain|snow|movie|film|song|band|concert|paint|wall|roof|boyfriend"
+    r"|girlfriend|pension|shares|stock market|exam results|driving test|limescale|shower|bathroom"
+    r"|toilet|sink|tiles|carpet|plants?|fish tank|aquarium|pool"
+)
+_ELSEWHERE = re.compile(rf"\b(?:{ELSEWHERE_WORDS})\b", re.IGNORECASE)
 
 
 def mentions_domain(text: str) -> bool:
-    """True when the message has a word of the domain, or an "it" / "this" / "that"
-    that can only mean the treatment in a chat with the clinic's assistant."""
-    return bool(_DOMAIN.search(text or "")) or bool(_ABOUT_IT.search(text or ""))
+    """True when the message has a word of the domain (not as part of an everyday
+    compound: "shower tray", "phone battery"), or an everyday word of it (:data:`WEAK_STEMS`)
+    or an "it" / "this" / "that" that can only mean the treatment in a chat with the
+    clinic's assistant: not when the message names something else they could be about
+    ("my phone gets hot when I charge it, is that bad for the battery?")."""
+    text = _NOT_DOMAIN.sub(" ", text or "")
+    if _DOMAIN.search(text):
+        return True
+    if _ELSEWHERE.search(text):
+        return False
+    return bool(_WEAK.search(text) or _ABOUT_IT.search(text))
 
 
 #: What the knowledge file has no answer for, when a question names it: other treatments,

@@ -9,7 +9,9 @@ Cuts are made at sentence ends ("?", "!", "." followed by a space), semicolons a
 line breaks, and at a comma or "and"/"also"/"plus"/"or" that opens a new question
 ("..., what does it cost", "... and does insurance help"). A part shorter than
 :data:`MIN_PART_WORDS` words is joined to its neighbour, so "thanks! how much is
-it?" stays one question with its greeting.
+it?" stays one question with its greeting, unless it is a question of its own ("safe?
+works? cost?"); so is a part that rephrases the one before ("... like what do the ions
+do").
 
 Framework-free; no Rasa types.
 """
@@ -74,6 +76,20 @@ def _words(text: str) -> int:
     return len(re.findall(r"[^\W_]+", text))
 
 
+#: A part that says the previous question again in other words: "what do the minerals do
+#: to my skin? like what do the ions do" is one question.
+_ELABORATION = re.compile(
+    r"^(?:like|i mean|as in|or rather|in other words|i\.?e\.?|e\.?g\.?|for example|basically|meaning)\b",
+    re.IGNORECASE,
+)
+
+
+def _short(part: str) -> bool:
+    """Too short to stand as a question of its own, unless it is asked as one: "safe?
+    works? cost?" are three questions; "thanks! how much is it?" is one."""
+    return _words(part) < MIN_PART_WORDS and not part.rstrip().endswith("?")
+
+
 def split_questions(text: str) -> List[str]:
     """The questions or clauses of a message, in order; ``[text]`` for a single one."""
     text = text.strip()
@@ -86,7 +102,7 @@ def split_questions(text: str) -> List[str]:
     for piece in (_LIST_MARKER.sub("", p.strip(" ,;")) for p in pieces):
         if not piece:
             continue
-        if parts and (_words(piece) < MIN_PART_WORDS or _words(parts[-1]) < MIN_PART_WORDS):
+        if parts and (_short(piece) or _short(parts[-1]) or _ELABORATION.match(piece)):
             parts[-1] = f"{parts[-1]} {piece}"
         else:
             parts.append(piece)
@@ -101,7 +117,13 @@ _LEAD_IN = re.compile(r"^(?:(?:so|and|also|plus|ok|okay|hi|hey|hello|well|but|th
 #: "I came off my tablets a year ago", "my GP ruled out anything serious".
 _STATEMENT_OPENER = re.compile(
     r"^(?:i|i'm|im|i've|ive|i'd|i'll|my|mine|me|we|we're|we've|our|no|not|never|nothing|none|zero"
-    r"|had|have had|been|all|just|already|ticked|used)\b",
+    r"|had|have had|been|all|just|already|ticked|used|healthy|otherwise|fit and)\b",
+    re.IGNORECASE,
+)
+#: ... unless it asks in the form of a statement: "I'd like to know the price."
+_REQUEST = re.compile(
+    r"\b(?:wonder\w*|curious|(?:like|want|need|love) to (?:know|ask|understand|hear|find out)|tell me"
+    r"|let me know|interested in|my question|questions?\b|asking|info\b|information|explain)",
     re.IGNORECASE,
 )
 
@@ -110,4 +132,8 @@ def is_context(part: str) -> bool:
     """True when a part tells rather than asks: no "?", and it opens as a statement about
     the writer ("No pacemaker, no metal, not pregnant.")."""
     text = part.strip()
-    return "?" not in text and bool(_STATEMENT_OPENER.match(_LEAD_IN.sub("", text)))
+    return (
+        "?" not in text
+        and bool(_STATEMENT_OPENER.match(_LEAD_IN.sub("", text)))
+        and not _REQUEST.search(text)
+    )

@@ -19,6 +19,10 @@ from core.domain import mentions_domain
         "my GP wants me to try it first",
         "how many times a week should i do it",
         "should I switch the polarity halfway?",
+        # everyday words of the domain, with nothing else they could be about
+        "the battery on my machine dies after two sessions",
+        "how much does it cost",
+        "can i take the machine on a flight",
     ],
 )
 def test_domain_questions(text: str) -> None:
@@ -35,6 +39,13 @@ def test_domain_questions(text: str) -> None:
         "recommend a good book for the beach",
         "what should I cook tonight",
         "is the united states worth visiting",
+        # a domain word inside an everyday compound, or about something else named
+        "how do you get limescale off a white shower tray without scratching it",
+        "my phone is overheating every time i charge it, is that bad for the battery?",
+        "how long does it take to renew a passport at the moment?",
+        "how much does it cost to fix my car",
+        "the washing machine is making a banging noise again",
+        "my gaming session lasted all night",
         "",
     ],
 )

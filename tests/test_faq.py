@@ -134,6 +134,17 @@ def test_a_caution_from_the_safety_layer_follows_the_answer(
     assert "healthcare professional" in caution and "not a doctor" in caution
 
 
+def test_a_question_about_a_school_age_child_ends_with_the_child_line(
+    dispatcher: CollectingDispatcher, make_tracker: Callable[..., Tracker], domain: Dict[str, Any]
+) -> None:
+    entities = [{"entity": "safety_caution", "value": "child"}]
+    ActionAnswerFaq().run(dispatcher, make_tracker(intent="ask_cost", entities=entities), domain)
+    assert dispatcher.messages[0]["text"] == get_knowledge().for_intent("ask_cost").text  # type: ignore[union-attr]
+    assert [m.get("response") for m in dispatcher.messages[1:2]] == ["utter_child_caution"]
+    line = domain["responses"]["utter_child_caution"][0]["text"]
+    assert "under about 6" in line and "doctor" in line and "not a doctor" in line
+
+
 def test_no_caution_without_the_entity(
     dispatcher: CollectingDispatcher, make_tracker: Callable[..., Tracker], domain: Dict[str, Any]
 ) -> None:

@@ -33,8 +33,8 @@ def detector() -> RiskDetector:
         ("after my last session I got blisters on two fingers", "adverse_reaction"),
         ("it burned my skin yesterday", "adverse_reaction"),
         ("the redness still hasn't gone away after a week", "adverse_reaction"),
-        ("can my daughter try it? she's 9", "child"),
-        ("I'm 15 and my palms drip", "child"),
+        ("can my daughter try it? she's 5", "young_child"),
+        ("my toddler's palms drip, can he have it", "young_child"),
         ("i wake up drenched every night", "secondary_signs"),
         ("i've lost a lot of weight and i sweat more", "secondary_signs"),
         ("only my left side sweats", "secondary_signs"),
@@ -169,7 +169,7 @@ def test_harmless_messages_do_not_escalate(detector: RiskDetector, text: str) ->
         # a condition that is still there, even if it started in the past
         ("I had a heart attack in 2019", "heart_condition"),
         # children are the patient even when a parent writes
-        ("my son has really sweaty hands, he's 11", "child"),
+        ("my son has really sweaty hands, he's 4", "young_child"),
     ],
 )
 def test_risks_that_must_still_escalate(detector: RiskDetector, text: str, reason: str) -> None:
@@ -177,7 +177,44 @@ def test_risks_that_must_still_escalate(detector: RiskDetector, text: str, reaso
 
 
 def test_an_adult_son_is_not_a_child(detector: RiskDetector) -> None:
-    assert detector.assess("my son is 27 and wants to know the price").level is None
+    assessment = detector.assess("my son is 27 and wants to know the price")
+    assert (assessment.level, assessment.cautions) == (None, ())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my son is 11 and his palms drip, does it work for kids?",
+        "she's in high school, my GP says it's fine to try?",
+        "I'm 15 and my palms drip",
+        "can my daughter try it? she's 9",
+        "is it safe for a 10 year old? his doctor suggested it",
+        "my teenager's feet sweat through his trainers, how much is a home machine",
+        "my son is 6 foot tall and 13, his hands drip",
+    ],
+)
+def test_a_school_age_child_gets_a_caution_not_an_escalation(detector: RiskDetector, text: str) -> None:
+    # Children from school age can have it (lower current, an adult present): the FAQ
+    # answer comes with the child caution line (medical-facts.md, section 4.1)
+    assessment = detector.assess(text)
+    assert (assessment.level, assessment.cautions) == (None, ("child",)), assessment
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        # a school-age child with a risk of their own escalates for that risk
+        ("my son is 12 and has a metal plate in his arm, can he do it", "metal_implant"),
+        ("my daughter is 14 and has epilepsy, is it ok for her", "epilepsy"),
+        # a preschool child in the same message as an older one
+        ("my kids are 9 and 4, can they both use the machine", "young_child"),
+    ],
+)
+def test_a_child_with_a_risk_or_too_young_still_escalates(
+    detector: RiskDetector, text: str, reason: str
+) -> None:
+    assessment = detector.assess(text)
+    assert (assessment.level, assessment.reason) == (URGENT, reason), assessment
 
 
 def test_emergency_takes_precedence_over_urgent(detector: RiskDetector) -> None:
@@ -375,7 +412,7 @@ def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDe
         ("i cranked it up to 25 because nothing happened, ok?", URGENT, "medication"),
         ("got a big zap from the tray and my fingertip is red", URGENT, "adverse_reaction"),
         ("there's a lump on my palm, can i still do it", URGENT, "broken_skin"),
-        ("my 8-year-old girl has dripping hands", URGENT, "child"),
+        ("my 4-year-old girl has dripping hands", URGENT, "young_child"),
         ("the sheets are soaked every night lately", URGENT, "secondary_signs"),
         ("he can't lift his arm and his mouth looks droopy", EMERGENCY, "confusion"),
         ("zapped myself on the tray and my chest feels odd now", EMERGENCY, "chest_pain"),
@@ -395,7 +432,6 @@ def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDe
         ("not pregnant, but a plate in my arm from when my brother pushed me", URGENT, "metal_implant"),
         # "used to be fine, now ..." is how a new sign is told
         ("i never used to sweat much but now i wake up drenched at night", URGENT, "secondary_signs"),
-        ("she's in high school, my GP says it's fine to try?", URGENT, "child"),
         ("is pregnancy a problem? i'm 20 weeks", URGENT, "pregnancy"),
         ("what's a safe amount of oxybutynin a day", URGENT, "medication"),
         ("can i use my glycopyrrolate together with the machine", URGENT, "medication"),
@@ -434,7 +470,7 @@ def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDe
         ("pregnancy test came back positive, can i keep doing my feet", URGENT, "pregnancy"),
         ("i gave birth a month ago, when can i restart", URGENT, "pregnancy"),
         ("still breastfeeding my 3 month old, is it ok", URGENT, "pregnancy"),
-        ("my son is 11 and his palms drip", URGENT, "child"),
+        ("our three-year-old son's feet are always soaked, can he try it", URGENT, "young_child"),
         ("my right underarm pours and the left one stays dry, started this year", URGENT, "secondary_signs"),
         ("should i turn the current up? what's the right setting for me", URGENT, "medication"),
         ("can i crank it all the way to max so it works quicker", URGENT, "medication"),

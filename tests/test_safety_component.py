@@ -100,7 +100,7 @@ def test_message_without_text_is_skipped(layer: SafetyRuleLayer) -> None:
             [("ask_cost", 0.99)],
             Decision("report_emergency", 1.0, "breathing"),
         ),
-        (Assessment(URGENT, "child"), [("greet", 0.99)], Decision("report_risk", 1.0, "child")),
+        (Assessment(URGENT, "young_child"), [("greet", 0.99)], Decision("report_risk", 1.0, "young_child")),
         # classifier alone, confident: keep its escalation (defence in depth)
         (
             NOTHING,
@@ -142,14 +142,14 @@ def test_decide(assessment: Assessment, ranking: list, expected: Optional[Decisi
     "ranking, expected",
     [
         # confident: the best ordinary intent, with the caution line
-        ([("report_emergency", 0.9), ("ask_cost", 0.1)], Decision("ask_cost", 1.0, caution=True)),
+        ([("report_emergency", 0.9), ("ask_cost", 0.1)], Decision("ask_cost", 1.0, caution="classifier")),
         (
             [("nlu_fallback", 0.3), ("report_risk", 0.85), ("ask_session", 0.1)],
-            Decision("ask_session", cast(float, pytest.approx(0.1 / 0.15)), caution=True),
+            Decision("ask_session", cast(float, pytest.approx(0.1 / 0.15)), caution="classifier"),
         ),
         (
             [("report_risk", 0.95), ("ask_session", 0.01), ("ask_cost", 0.01)],
-            Decision("nlu_fallback", 0.95, caution=True),
+            Decision("nlu_fallback", 0.95, caution="classifier"),
         ),
         # unsure: the ordinary intent, and no caution
         ([("report_risk", 0.5), ("ask_safety", 0.4), ("ask_cost", 0.1)], Decision("ask_safety", 0.8)),
@@ -168,6 +168,42 @@ def test_a_confident_risk_intent_of_the_classifier_alone_answers_with_a_caution_
     layer.process([message])
     assert message.get(INTENT)["name"] == "ask_cost"
     assert [e["entity"] for e in message.get(ENTITIES)] == ["safety_caution"]
+
+
+CHILD = Assessment(None, None, (Finding(URGENT, "child", 0, 2),), cautions=("child",))
+
+
+@pytest.mark.parametrize(
+    "ranking, expected",
+    [
+        # the rules explain the classifier's urgent guess: the answer, with the child line
+        ([("report_risk", 0.92), ("ask_cost", 0.08)], Decision("ask_cost", 1.0, caution="child")),
+        ([("report_risk", 0.5), ("ask_safety", 0.4)], Decision("ask_safety", 0.8, caution="child")),
+        # an emergency the classifier is sure of is not explained by a child's age
+        ([("report_emergency", 0.9), ("ask_cost", 0.1)], Decision("report_emergency", 0.9, GENERAL_REASON)),
+    ],
+)
+def test_a_school_age_child_is_answered_with_the_child_caution(ranking: list, expected: Decision) -> None:
+    assert decide(CHILD, ranking, 0.8) == expected
+
+
+def test_the_layer_marks_a_school_age_child_with_the_child_caution() -> None:
+    layer = SafetyRuleLayer(SafetyRuleLayer.get_default_config())
+    message = classified(
+        "my daughter is 12 and her hands drip at school, how much does it cost?",
+        [("report_risk", 0.85), ("ask_cost", 0.1), ("ask_session", 0.05)],
+    )
+    layer.process([message])
+    assert message.get(INTENT)["name"] == "ask_cost"
+    assert [(e["entity"], e["value"]) for e in message.get(ENTITIES)] == [("safety_caution", "child")]
+
+
+def test_a_preschool_child_escalates() -> None:
+    layer = SafetyRuleLayer(SafetyRuleLayer.get_default_config())
+    message = classified("my 4 year old's hands are always wet, how much is it?", [("ask_cost", 0.9)])
+    layer.process([message])
+    assert message.get(INTENT)["name"] == "report_risk"
+    assert [(e["entity"], e["value"]) for e in message.get(ENTITIES)] == [("risk_reason", "young_child")]
 
 
 # ---------------------------------------------------------------- the semantic safety net

@@ -37,7 +37,7 @@ def test_the_exemplars_file_is_valid_and_covers_the_families() -> None:
     required = {
         "chest_pain", "breathing", "collapse", "self_harm", "low_blood_sugar", "heat_stroke",
         "confusion", "pregnancy", "implanted_device", "metal_implant", "heart_condition",
-        "epilepsy", "broken_skin", "adverse_reaction", "secondary_signs", "medication", "child",
+        "epilepsy", "broken_skin", "adverse_reaction", "secondary_signs", "medication",
     }  # fmt: skip
     assert required <= set(exemplars.categories)
     for reason, texts in exemplars.categories.items():
@@ -124,7 +124,6 @@ RISKS = [
     ("since last night's treatment there are two blisters on my palm", URGENT, {"adverse_reaction"}),
     ("for the last few weeks i wake up with my pyjamas wringing wet", URGENT, {"secondary_signs"}),
     ("i take propranolol daily, will it interact with the treatment", URGENT, {"medication"}),
-    ("my 13 year old wants to try it for her palms", URGENT, {"child"}),
 ]
 
 #: The safe look-alikes: general questions that share words with the risks.

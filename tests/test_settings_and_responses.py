@@ -29,9 +29,13 @@ def nlg(rasa_domain: Domain) -> ClinicResponseGenerator:
     return ClinicResponseGenerator(domain=rasa_domain)
 
 
-def reasons(level: str) -> List[str]:
+def reasons(level: str, cautions: bool = False) -> List[str]:
+    """The categories of a level that escalate, or (``cautions``) those answered with a
+    caution line instead (``answer_with_caution: true``)."""
     patterns = yaml.safe_load((ROOT / "knowledge" / "risk_patterns.yml").read_text())
-    return list(patterns[level])
+    return [
+        name for name, spec in patterns[level].items() if bool(spec.get("answer_with_caution")) is cautions
+    ]
 
 
 def render(nlg: ClinicResponseGenerator, response: str, **slots: Any) -> Dict[str, Any]:
@@ -104,6 +108,16 @@ def test_out_of_scope_declines_politely_with_topics(nlg: ClinicResponseGenerator
 # -- safety replies ----------------------------------------------------------------------
 
 
+def test_every_caution_category_has_its_line(nlg: ClinicResponseGenerator) -> None:
+    from actions.faq import CAUTION_RESPONSES
+
+    assert reasons("urgent", cautions=True) == ["child"]
+    for reason in reasons("urgent", cautions=True):
+        text = render(nlg, CAUTION_RESPONSES[reason])["text"]
+        assert get_settings().clinic_phone in text and "not a doctor" in text
+        assert "{" not in text
+
+
 @pytest.mark.parametrize("reason", reasons("urgent") + ["general"])
 def test_urgent_reply_for_every_reason(nlg: ClinicResponseGenerator, reason: str) -> None:
     message = render(nlg, "utter_escalate_urgent", risk_reason=reason)
@@ -142,7 +156,8 @@ def test_every_reason_the_detector_can_give_has_its_own_wording(rasa_domain: Dom
         for variation in rasa_domain.responses[name]
         for c in variation.get("condition", [])
     }
-    assert set(detector.categories) == conditioned
+    # a caution category never escalates: its line follows the answer instead
+    assert set(detector.categories) - set(reasons("urgent", cautions=True)) == conditioned
 
 
 def test_safety_replies_are_domain_responses_not_custom_actions() -> None:

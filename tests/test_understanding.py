@@ -35,6 +35,17 @@ from core.questions import is_context, split_questions
             ["I paid 50.", "2 sessions so far", "when will it work?"],
         ),
         ("thanks! how much is it?", ["thanks! how much is it?"]),
+        # terse questions, each asked with its own question mark
+        ("safe? works? cost?", ["safe?", "works?", "cost?"]),
+        # a rephrasing of the question before is the same question
+        (
+            "what do the minerals do to my skin? like what do the ions actually do",
+            ["what do the minerals do to my skin? like what do the ions actually do"],
+        ),
+        (
+            "how does it work? i mean what happens in the skin",
+            ["how does it work? i mean what happens in the skin"],
+        ),
         ("does it hurt or tingle", ["does it hurt or tingle"]),
         ("how much is it", ["how much is it"]),
         ("", []),
@@ -113,6 +124,60 @@ def test_context_that_reads_as_not_covered_is_not_a_question() -> None:
     assert topics(result) == ["ask_who_benefits"]
 
 
+def test_a_statement_beside_a_question_adds_no_topic() -> None:
+    """ "Healthy 19 yo, no heart problems, nothing implanted. Does the current hurt?": the
+    denials read as "who should not use it", but only the question is asked."""
+    result = combine(
+        parse("ask_contraindications", 0.7),
+        [parse("ask_contraindications", 0.9), parse("ask_side_effects", 0.85)],
+        ["healthy 19 yo, no heart problems, nothing implanted.", "does the current hurt at all?"],
+    )
+    assert topics(result) == ["ask_side_effects"]
+
+
+def test_a_statement_that_asks_still_counts() -> None:
+    result = combine(
+        parse("ask_cost", 0.7),
+        [parse("ask_cost", 0.9), parse("ask_safety", 0.9)],
+        ["I'd like to know the price.", "Also is it safe?"],
+    )
+    assert topics(result) == ["ask_cost", "ask_safety"]
+
+
+def test_a_statement_alone_keeps_the_whole_parse() -> None:
+    whole = parse("ask_who_benefits", 0.8)
+    result = combine(
+        whole, [parse("ask_who_benefits", 0.9), parse("greet", 0.9)], ["I'm 23 with sweaty feet.", "hi there"]
+    )
+    assert result is whole
+
+
+def test_a_not_covered_set_aside_from_a_general_risk_is_not_sure() -> None:
+    """ "(1) generally, can people with pacemakers use this? (2) how long is a session?":
+    the safety layer set the classifier's risk guess aside, and rescaled "not covered"
+    to 0.98; the two questions are still answered."""
+    whole = parse("ask_not_covered", 0.98)
+    whole["intent_ranking"] = [whole["intent"], {"name": "report_risk", "confidence": 0.99}]
+    result = combine(
+        whole,
+        [parse("nlu_fallback", 0.25), parse("ask_contraindications", 0.81), parse("ask_session", 0.83)],
+        ["two questions please", "can people with pacemakers use this?", "how long is a session?"],
+    )
+    assert topics(result) == ["ask_contraindications", "ask_session"]
+
+
+def test_a_whole_message_read_as_a_topic_no_question_asks_takes_the_question_asked() -> None:
+    result = combine(
+        parse("ask_session", 0.77),
+        [parse("ask_who_benefits", 0.56), parse("ask_effectiveness", 0.99), parse("thank", 0.88)],
+        ["is it suitable for the underarms", "what proportion of patients respond to it.", "Thanks."],
+    )
+    assert topics(result) == ["ask_effectiveness"]
+    # the whole's topic among the questions: the whole message stands
+    whole = parse("ask_session", 0.77)
+    assert combine(whole, [parse("ask_session", 0.6), parse("ask_cost", 0.9)], ["a b c", "d e f"]) is whole
+
+
 def test_a_not_covered_question_still_counts_beside_an_faq_one() -> None:
     result = combine(
         parse("ask_cost", 0.6),
@@ -144,6 +209,9 @@ def test_a_sure_not_covered_message_keeps_only_sure_faq_parts() -> None:
         ("No pacemaker, no metal, not pregnant.", True),
         ("I came off my tablets a year ago with my GP", True),
         ("my GP already ruled out anything serious", True),
+        ("healthy 19 yo, no heart problems, nothing implanted.", True),
+        ("I'd like to know the price.", False),
+        ("I'm curious how it works.", False),
     ],
 )
 def test_is_context(part: str, context: bool) -> None:

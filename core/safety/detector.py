@@ -163,10 +163,14 @@ class RiskDetector:
             # "a joke for my 5 year old": not a patient
             findings = [f for f in findings if f.reason not in domain_only or f.language]
         findings.sort(key=lambda f: (self._priorities[f.reason], f.start))
-        active = [f for f in findings if not f.negated]
+        caution_only = self._patterns.caution_only
+        active = [f for f in findings if not f.negated and f.reason not in caution_only]
+        cautions = tuple(
+            dict.fromkeys(f.reason for f in findings if not f.negated and f.reason in caution_only)
+        )
         undenied = without_denied(doc, keys, findings)
         if not active:
-            return Assessment(None, None, tuple(findings), undenied)
+            return Assessment(None, None, tuple(findings), undenied, cautions)
         return Assessment(active[0].level, active[0].reason, tuple(findings), undenied)
 
     def _match(self, normalised: str) -> Tuple["Doc", List[str], List[Tuple[int, int, int]]]:

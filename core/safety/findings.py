@@ -43,6 +43,7 @@ class Assessment:
         reason: the category behind ``level``, or None.
         findings: every finding, negated ones included.
         undenied_text: see the attribute.
+        cautions: see the attribute.
     """
 
     level: Optional[str]
@@ -53,6 +54,10 @@ class Assessment:
     #: a sentence embedding barely sees a "not", so the denied words would still pull
     #: it towards their category or a neighbouring one.
     undenied_text: Optional[str] = None
+    #: Categories found that call for a caution line beside the answer, not an
+    #: escalation (``answer_with_caution`` in the patterns file: a school-age child),
+    #: when nothing else in the message escalates; most severe first.
+    cautions: Tuple[str, ...] = ()
 
     @property
     def negated_only(self) -> bool:

@@ -75,6 +75,9 @@ class CompiledPatterns:
         domain_only: categories marked ``only_in_domain: true``: a finding counts only
             in a message about the domain (``core.domain``); "a joke for my 5 year old"
             is not about a child patient.
+        caution_only: categories marked ``answer_with_caution: true``: a finding alone
+            does not escalate; the FAQ answer comes with that category's caution line
+            (a school-age child: children can have it, with the clinic's advice).
     """
 
     matcher: "Matcher"
@@ -83,6 +86,7 @@ class CompiledPatterns:
     priorities: Dict[str, int] = field(default_factory=dict)
     vocabulary: Set[str] = field(default_factory=set)
     domain_only: Set[str] = field(default_factory=set)
+    caution_only: Set[str] = field(default_factory=set)
 
     def category_levels(self) -> Dict[str, str]:
         """Each category's level, keyed by reason."""
@@ -166,6 +170,8 @@ def load_patterns(path: Path, nlp: "Language") -> CompiledPatterns:
             compiler.out.priorities[reason] = priority
             if spec.get("only_in_domain", False) is True:
                 compiler.out.domain_only.add(reason)
+            if spec.get("answer_with_caution", False) is True:
+                compiler.out.caution_only.add(reason)
             for index, item in enumerate(spec["patterns"]):
                 compiler.add_pattern(level, reason, priority, index, item)
             for index, phrase in enumerate(spec.get("except") or []):
