@@ -397,6 +397,17 @@ def test_a_dose_is_still_medication(detector: RiskDetector, text: str) -> None:
         "only my right hand gets dry so far, why one sided results?",
         # an accident with the device, asked as a question
         "can i hurt myself if i plug the trays in the wrong way round",
+        # a nursing student, a seizure denied, a simile, things named as examples
+        "i'm a nursing student and my hands sweat, how much is it?",
+        "i've never had a seizure in my life, does it hurt?",
+        "my hands sweat like crazy, how does it work?",
+        "do you treat things like eczema or pacemakers?",
+        "got a quick question, can people with pacemakers use it?",
+        "just wondering, are people with metal implants allowed to do it?",
+        # a figure of speech, and burns asked about in general
+        "i'm gonna die of embarrassment if my hands drip on the date",
+        "could iontophoresis leave white patches on the skin?",
+        "is it normal for the skin to look white after a session",
     ],
 )
 def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDetector, text: str) -> None:
@@ -479,6 +490,25 @@ def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDe
         ("my son told me he wishes he'd never been born because of the sweating", EMERGENCY, "self_harm"),
         ("she says no one would even miss her", EMERGENCY, "self_harm"),
         ("i just want to make it all stop, the sweating and everything", EMERGENCY, "self_harm"),
+        # a dropped "I" is still the writer; "like mad" is a simile, not "things like"
+        ("Got really sweaty all of a sudden this spring. Whats the cause?", URGENT, "secondary_signs"),
+        ("sweating like crazy out of the blue since june, does it work?", URGENT, "secondary_signs"),
+        # controlled epilepsy is epilepsy; the medicines name it
+        ("on lamotrigine for years, is the machine ok for me", URGENT, "epilepsy"),
+        ("no seizures for two years now, can i start?", URGENT, "epilepsy"),
+        ("i'm seizure free since 2020, does it hurt?", URGENT, "epilepsy"),
+        # painkillers the writer takes; a setting for a particular child
+        ("on tramadol for my back and sweating buckets, will this help", URGENT, "medication"),
+        ("which current setting for my son, he's 12", URGENT, "medication"),
+        # breastfeeding in other words; sweating in sleep told the other way round
+        ("expressing milk every 3 hours, can i still do my hands", URGENT, "pregnancy"),
+        ("still nursing my little girl, is the tray safe", URGENT, "pregnancy"),
+        ("while asleep her pillow gets drenched, is that normal", URGENT, "secondary_signs"),
+        # sepsis signs (medical-facts.md section 7) and a deep burn
+        ("my legs have gone blotchy and purple and i cant stop shivering", EMERGENCY, "sepsis"),
+        ("feel like i'm going to die, drenched and shaking", EMERGENCY, "sepsis"),
+        ("palms have white leathery patches i can't feel after the session", EMERGENCY, "severe_burn"),
+        ("the blisters from the tray are spreading up my wrist", EMERGENCY, "severe_burn"),
         ("sometimes i think i should just disappear for good", EMERGENCY, "self_harm"),
         ("i could hurt myself if this goes on", EMERGENCY, "self_harm"),
         # recent, not over

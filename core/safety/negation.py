@@ -200,14 +200,61 @@ def is_generic(keys: Sequence[str], start: int, end: int, examples: bool = False
 
     With ``examples``, "things like X" / "conditions such as X" count too.
     """
-    before = set(keys[max(0, start - 3) : start])
+    window = range(max(0, start - 3), start)
+    before = {keys[i] for i in window}
     around = before | set(keys[end : end + 2])
-    return bool(around & GENERIC_PEOPLE) or (examples and bool(before & EXAMPLE_MARKERS))
+    if around & GENERIC_PEOPLE:
+        return True
+    # "sweating like mad": a simile, not "things like X"
+    markers = {keys[i] for i in window if keys[i] in EXAMPLE_MARKERS and not _simile(keys, i)}
+    return examples and bool(markers)
+
+
+#: "like mad", "like crazy", "like a tap": how much, not examples.
+_SIMILE_NEXT = frozenset(
+    {"mad", "crazy", "hell", "nuts", "anything", "a pig", "a tap", "a faucet", "a waterfall"}
+)
+
+
+def _simile(keys: Sequence[str], index: int) -> bool:
+    if keys[index] != "like" or index + 1 >= len(keys):
+        return False
+    following = keys[index + 1]
+    pair = " ".join(keys[index + 1 : index + 3])
+    return following in _SIMILE_NEXT or pair in _SIMILE_NEXT
 
 
 #: A question about a condition in general opens with one of these: "are metal implants a
 #: problem?", "can diabetes cause sweating?".
 _QUESTION_OPENERS = frozenset({"are", "is", "do", "does", "can", "could", "will", "would", "should", "might"})
+
+
+#: A sentence that opens with one of these has dropped its "I": "Started sweating out of
+#: nowhere this year.", "Been on oxycodone since the op.", "Had a plate put in."
+DROPPED_I_OPENERS = frozenset(
+    {
+        "started", "been", "had", "got", "woke", "took", "taking", "noticed", "tried", "went",
+        "feeling", "felt", "getting", "kept", "diagnosed", "fitted", "suffering", "suffered",
+        "living", "pregnant",
+    }
+)  # fmt: skip
+#: ... unless it goes on as a request: "Got a quick question: can people with implants ...".
+_REQUEST_AFTER = frozenset({"a", "question", "questions", "query", "quick", "wondering", "curious"})
+
+
+def drops_the_i(doc: "Doc") -> bool:
+    """A sentence of the message tells about the writer without saying "I"."""
+    for token in doc:
+        if token.lower_ not in DROPPED_I_OPENERS:
+            continue
+        if token.i > 0 and doc[token.i - 1].text not in (".", "!", "?", ";"):
+            continue
+        following = [t.lower_ for t in doc[token.i + 1 : token.i + 3]]
+        if token.lower_ in ("had", "got") and following and following[0] in _REQUEST_AFTER:
+            if following[0] != "a" or (len(following) > 1 and following[1] in _REQUEST_AFTER):
+                continue
+        return True
+    return False
 
 
 def is_general_question(doc: "Doc", start: int) -> bool:
@@ -371,7 +418,7 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
     not_about_me = bool(denied_reasons) or bool(NOT_ABOUT_ME.search(doc.text))
     # "is it true people with implants can't do it?": a question about people in
     # general, by someone who says nothing about themselves.
-    says_nothing_of_self = not any(token.lower_ in FIRST_PERSON for token in doc)
+    says_nothing_of_self = not any(token.lower_ in FIRST_PERSON for token in doc) and not drops_the_i(doc)
     result = []
     for finding in findings:
         if finding.reason == "child" and is_adult_child(doc, finding.start, finding.end):
@@ -385,7 +432,7 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
         )
         impersonal = (
             finding.level == URGENT
-            and finding.reason != "child"
+            and finding.reason not in ("child", "young_child")
             and (
                 (not_about_me and (generic or is_someone_else(keys, finding.start, finding.end)))
                 or (says_nothing_of_self and generic)
