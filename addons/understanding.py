@@ -49,7 +49,22 @@ SURE_NOT_COVERED = 0.95
 #: ... gets an FAQ answer too only for a question this surely about that topic.
 SURE_PART_IN_NOT_COVERED = 0.9
 RISK_LEVEL = {"report_emergency": 2, "report_risk": 1}
-CHITCHAT = frozenset({"greet", "thank", "goodbye", "affirm", "deny", "nlu_fallback"})
+#: Whole-message intents that give way to the one FAQ question the message asks: "hi! how
+#: much is it?", "Not pregnant, so that's not an issue. Does it hurt though?" (read as
+#: feedback as a whole), "is it worth it? does it work on feet" (out of scope as a whole).
+CHITCHAT = frozenset(
+    {
+        "greet",
+        "thank",
+        "goodbye",
+        "affirm",
+        "deny",
+        "nlu_fallback",
+        "rate_helpful",
+        "rate_unhelpful",
+        "out_of_scope",
+    }
+)
 
 
 def _intent(parse: Dict[Text, Any]) -> Text:
@@ -139,8 +154,11 @@ def combine(
         # "hi! how much is it?"; or a whole message read as a topic none of its
         # questions is about (a long message mixes their words): the one question
         # confidently asked
-        chosen = next(p for p in parts if _intent(p) == topics[0])
-        return _with_intent(whole, chosen["intent"])
+        index = next(i for i, p in enumerate(parts) if _intent(p) == topics[0])
+        if _intent(whole) == OUT_OF_SCOPE and not (questions and mentions_domain(" ".join(questions))):
+            # "my car broke down, how much does it cost?": not the treatment's cost
+            return whole
+        return _with_intent(whole, parts[index]["intent"])
     return whole
 
 

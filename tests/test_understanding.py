@@ -178,6 +178,18 @@ def test_a_whole_message_read_as_a_topic_no_question_asks_takes_the_question_ask
     assert combine(whole, [parse("ask_session", 0.6), parse("ask_cost", 0.9)], ["a b c", "d e f"]) is whole
 
 
+def test_feedback_or_out_of_scope_as_a_whole_gives_way_to_the_question_asked() -> None:
+    questions = ["I'm not pregnant, so that's not an issue.", "does the session hurt though?"]
+    result = combine(
+        parse("rate_unhelpful", 0.44), [parse("rate_unhelpful", 0.77), parse("ask_side_effects")], questions
+    )
+    assert topics(result) == ["ask_side_effects"]
+    # out of scope stays so when nothing in the message is about the treatment
+    whole = parse("out_of_scope", 0.7)
+    car = ["my car broke down again", "how much does it cost"]
+    assert combine(whole, [parse("out_of_scope"), parse("ask_cost", 0.95)], car) is whole
+
+
 def test_a_not_covered_question_still_counts_beside_an_faq_one() -> None:
     result = combine(
         parse("ask_cost", 0.6),
