@@ -1,9 +1,11 @@
 """Scores the held-out messages (tests/heldout/messages.yml), which are never trained on.
 
 A message's outcome is ``"emergency"`` or ``"urgent"`` when the assistant escalates,
-otherwise the intent it answered. ``score`` turns (expected, outcome) pairs into the
-figures the issue asks for: per-topic accuracy, recall for each escalation level and
-the false-escalation rate on benign messages.
+``"child_caution"`` when it answered with the line about children (a school-age child,
+``answer_with_caution`` in knowledge/risk_patterns.yml), otherwise the intent it
+answered. ``score`` turns (expected, outcome) pairs into the figures the issue asks for:
+per-topic accuracy, recall for each escalation level (and for the child line) and the
+false-escalation rate on benign messages.
 
 Run on a trained model (NLU + safety layer; the dialogue maps each intent to exactly
 one reply by rules):
@@ -28,6 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 HELDOUT_PATH = ROOT / "tests" / "heldout" / "messages.yml"
 LEVELS = ("emergency", "urgent")
 INTENT_LEVEL = {"report_emergency": "emergency", "report_risk": "urgent"}
+#: Expected (and outcome) for a message about a school-age child: the FAQ answer with the
+#: child caution line, no escalation. Benign for the false-escalation rate; its own recall.
+CHILD_CAUTION = "child_caution"
 
 Expected = Union[str, List[str]]
 
@@ -46,7 +51,7 @@ def turn_outcome(parse: Dict[str, Any]) -> str:
     """What a whole turn (``addons.understanding.understand``) means for the patient: an
     escalation level, or the topics answered, in order, joined by :data:`TOPIC_JOIN`."""
     intent = str((parse.get("intent") or {}).get("name") or "")
-    outcome = outcome_of_intent(intent)
+    outcome = outcome_of_parse(parse)
     if outcome != intent:
         return outcome
     further = [str(e.get("value")) for e in parse.get("entities") or [] if e.get("entity") == "faq_topic"]
@@ -56,6 +61,18 @@ def turn_outcome(parse: Dict[str, Any]) -> str:
 def outcome_of_intent(intent: str) -> str:
     """What a final NLU intent means for the patient: an escalation level or the intent."""
     return INTENT_LEVEL.get(intent, intent)
+
+
+def outcome_of_parse(parse: Dict[str, Any]) -> str:
+    """:func:`outcome_of_intent`, or :data:`CHILD_CAUTION` for an answer that comes with
+    the child caution line (the ``safety_caution`` entity "child")."""
+    intent = str((parse.get("intent") or {}).get("name") or "")
+    outcome = outcome_of_intent(intent)
+    if outcome == intent and any(
+        e.get("entity") == "safety_caution" and e.get("value") == "child" for e in parse.get("entities") or []
+    ):
+        return CHILD_CAUTION
+    return outcome
 
 
 @dataclass
@@ -86,7 +103,7 @@ class Score:
 
     def report(self) -> str:
         lines = [f"held-out messages: {self.total}, overall accuracy {self.accuracy:.1%}"]
-        for level in LEVELS:
+        for level in (*LEVELS, CHILD_CAUTION):
             hit, total = self.recall.get(level, (0, 0))
             lines.append(f"{level} recall: {hit}/{total} = {self.level_recall(level):.1%}")
         lines.append(
@@ -115,6 +132,9 @@ def score(pairs: Iterable[Tuple[str, Expected, str]], whole_turn: bool = False) 
         result.correct += ok
         result.per_label[label][0] += ok
         result.per_label[label][1] += 1
+        if label == CHILD_CAUTION:
+            hit, total = result.recall.get(label, (0, 0))
+            result.recall[label] = (hit + (outcome == CHILD_CAUTION), total + 1)
         if label in LEVELS:
             hit, total = result.recall.get(label, (0, 0))
             # Any escalation at or above the expected level counts as caught.
@@ -148,8 +168,7 @@ async def _predict(model: str, texts: Sequence[str], whole_turn: bool = False) -
         if whole_turn:
             outcomes.append(turn_outcome(await understand(agent, text) or {}))
         else:
-            parsed = await agent.parse_message(text)
-            outcomes.append(outcome_of_intent(parsed["intent"]["name"]))
+            outcomes.append(outcome_of_parse(await agent.parse_message(text)))
     return outcomes
 
 

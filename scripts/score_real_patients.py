@@ -42,6 +42,8 @@ DEFAULT_SET = ROOT / "tests" / "heldout" / "real_patients.yml"
 NOT_COVERED_MARKERS = ("don't have that answer", "don't have an answer")
 FALLBACK_MARKER = "didn't quite catch that"
 OUT_OF_SCOPE_MARKER = "I can only help with questions about hyperhidrosis"
+#: The opening of utter_child_caution: the line after an answer about a school-age child.
+CHILD_LINE_MARKER = "About children:"
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Reply:
     not_covered: bool
     fallback: bool
     out_of_scope: bool
+    child_line: bool = False
 
 
 @dataclass
@@ -112,6 +115,7 @@ def classify(messages: List[Dict[str, Any]], answers: Dict[str, str]) -> Reply:
         not_covered=any(marker in joined for marker in NOT_COVERED_MARKERS),
         fallback=FALLBACK_MARKER in joined,
         out_of_scope=OUT_OF_SCOPE_MARKER in joined,
+        child_line=CHILD_LINE_MARKER in joined,
     )
 
 
@@ -132,6 +136,7 @@ def score(items: List[Tuple[Dict[str, Any], Reply]]) -> Scores:
         "not_covered", "in-domain questions the article doesn't answer, answered honestly", ">= 90 %"
     )
     oos = scores.row("out_of_scope", "chatter outside the domain recognised as such", ">= 90 %")
+    child = None
     for item, reply in items:
         kind, expect = item["kind"], item["expect"]
         if kind == "faq":
@@ -150,6 +155,14 @@ def score(items: List[Tuple[Dict[str, Any], Reply]]) -> Scores:
             covered.add(reply.level is None and not reply.topics and (reply.not_covered or reply.fallback))
         elif kind == "out_of_scope":
             oos.add(reply.level is None and not reply.topics and reply.out_of_scope)
+        elif kind == "child":
+            # a school-age child (relabelled from urgent on 2026-12-03): the answer with
+            # the line about children, no escalation
+            if child is None:
+                child = scores.row(
+                    "child", "a school-age child: the answer with the child line, not escalated", "100 %"
+                )
+            child.add(reply.level is None and reply.child_line)
     return scores
 
 

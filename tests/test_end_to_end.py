@@ -21,7 +21,7 @@ from rasa.shared.core.domain import Domain
 from actions.knowledge import get_knowledge
 from addons.nlg import ClinicResponseGenerator
 from core.settings import get_settings
-from scripts.heldout import HELDOUT_PATH, load_messages, score
+from scripts.heldout import CHILD_CAUTION, HELDOUT_PATH, load_messages, score
 
 pytestmark = pytest.mark.e2e
 
@@ -293,6 +293,8 @@ def outcome_from_reply(messages: List[Dict[str, Any]], known: Dict[str, str]) ->
     level = escalation(messages).get("level")
     if level:
         return level
+    if any(known.get(m.get("text") or "") == CHILD_CAUTION for m in messages):
+        return CHILD_CAUTION
     first = next((m["text"] for m in messages if m.get("text")), "")
     return known.get(first, "unknown")
 
@@ -311,6 +313,7 @@ def known_replies() -> Dict[str, str]:
         "utter_handoff": "request_human",
         "utter_out_of_scope": "out_of_scope",
         "utter_default": "nlu_fallback",
+        "utter_child_caution": CHILD_CAUTION,
     }.items():
         known[nlg.generate_from_slots(response, {}, "rest")["text"]] = intent
     return known
@@ -333,4 +336,5 @@ def test_heldout_set_end_to_end(
         return
     assert result.level_recall("emergency") == 1.0, result.misses
     assert result.level_recall("urgent") == 1.0, result.misses
+    assert result.level_recall(CHILD_CAUTION) == 1.0, result.misses
     assert result.false_escalation_rate <= 0.03, result.misses

@@ -344,11 +344,17 @@ def cleared_later(doc: "Doc", start: int, end: int, reason: str) -> bool:
 
 
 def is_adult_child(doc: "Doc", start: int, end: int) -> bool:
-    """An adult son or daughter ("my son's 25") is not a child patient."""
-    for token in doc[max(0, start - 3) : min(len(doc), end + 5)]:  # "my son, who's 25"
+    """An adult son or daughter ("my son's 25", "my daughter's at uni now") is not a child
+    patient."""
+    window = doc[max(0, start - 3) : min(len(doc), end + 5)]  # "my son, who's 25"
+    for token in window:
         if token.text.isdigit() and 18 <= int(token.text) <= 99:
             return True
-    return False
+    return bool(_ADULT_LIFE.search(window.text))
+
+
+#: Where an adult son or daughter is: "at uni", "at university", "in college".
+_ADULT_LIFE = re.compile(r"\b(?:at|in|to|started|starting|left for) (?:uni|university|college)\b")
 
 
 #: Words next to a mention that put it in the past (match keys: lemmas, "used" -> "use").
