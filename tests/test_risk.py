@@ -388,6 +388,10 @@ def test_a_dose_is_still_medication(detector: RiskDetector, text: str) -> None:
         "stopped breastfeeding a long time ago, how much is a home unit",
         "i finished breastfeeding ages ago, does it work on feet",
         "i had a baby 6 years ago, does it work on feet",
+        "had my little boy last year and not breastfeeding, how long is a session",
+        # someone else's, and the writer says so
+        "my husband's the one with the pacemaker, not me. how much is a home machine?",
+        "my gran had heart trouble but i'm 40 and perfectly healthy, does it hurt?",
         # a child mentioned in a message that is not about sweating or the treatment
         "tell me a bedtime story for my 4 year old",
         "my daughter wants help with her maths homework",
@@ -480,6 +484,7 @@ def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDe
         ("i have afib, though the cardiologist says my heart is fine otherwise", URGENT, "heart_condition"),
         ("pregnancy test came back positive, can i keep doing my feet", URGENT, "pregnancy"),
         ("i gave birth a month ago, when can i restart", URGENT, "pregnancy"),
+        ("been on sertraline since last year, can i do it", URGENT, "medication"),
         ("still breastfeeding my 3 month old, is it ok", URGENT, "pregnancy"),
         ("our three-year-old son's feet are always soaked, can he try it", URGENT, "young_child"),
         ("my right underarm pours and the left one stays dry, started this year", URGENT, "secondary_signs"),

@@ -282,7 +282,18 @@ def is_someone_else(keys: Sequence[str], start: int, end: int) -> bool:
     # "... is my mum's": a possessive of another person shortly after
     later = keys[end : end + 7]
     owned = any(k in THIRD_PARTY and later[i + 1 : i + 2] in (["'s"], ["have"]) for i, k in enumerate(later))
-    return bool(before & (THIRD_PARTY | OTHER_PRONOUNS)) or bool(after & {"her", "his", "their"}) or owned
+    # "my dad's the one with the defibrillator": the person named before "the one with"
+    one = next(
+        (i for i in range(start - 1, max(0, start - 4), -1) if keys[i - 2 : i + 1] == ["the", "one", "with"]),
+        None,
+    )
+    theirs = one is not None and bool(set(keys[max(0, one - 6) : one - 2]) & THIRD_PARTY)
+    return (
+        bool(before & (THIRD_PARTY | OTHER_PRONOUNS))
+        or bool(after & {"her", "his", "their"})
+        or owned
+        or theirs
+    )
 
 
 _NOT_FOR_ME = (
@@ -380,6 +391,9 @@ def is_past(doc: "Doc", keys: Sequence[str], start: int, end: int) -> bool:
     """ "years ago", "used to", "no longer", "in 2018" next to a mention."""
     window = " ".join(list(keys[max(0, start - 5) : start]) + list(keys[end : end + 6]))
     if any(m in window for m in PAST_MARKERS):
+        return True
+    # "had my baby last year" is over; "on it since last year" is not
+    if re.search(r"(?<!since )(?<!from )\blast year\b", window):
         return True
     words = " ".join(t.lower_ for t in doc[max(0, start - 5) : min(len(doc), end + 6)])
     if PAST_WORDS.search(words):
