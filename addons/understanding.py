@@ -21,6 +21,10 @@ questions (``core.questions.split_questions``), each question on its own:
 * a question that names what no answer covers (another treatment, what goes into the
   water, a brand, the kit's parts, travel: ``core.domain.not_covered_subject``) is
   "not covered" whatever FAQ topic the classifier picked for it (:func:`honest_about`);
+* a question about a school-age child (the safety layer's ``safety_caution`` "child")
+  that the classifier placed nowhere (out of scope, unsure, not covered) is answered as
+  "who is it for", with the child line;
+* a message with no letter or digit ("🙂🙂🙂") asks to rephrase;
 * otherwise the whole message's parse stands.
 
 The result is handed to Rasa as the message's ``parse_data``, so Rasa does not parse it
@@ -30,6 +34,7 @@ again.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from core.domain import mentions_domain, not_covered_subject
@@ -49,6 +54,8 @@ SURE_NOT_COVERED = 0.95
 #: ... gets an FAQ answer too only for a question this surely about that topic.
 SURE_PART_IN_NOT_COVERED = 0.9
 RISK_LEVEL = {"report_emergency": 2, "report_risk": 1}
+#: A letter or a digit, in any script.
+_WORD = re.compile(r"[^\W_]")
 #: Whole-message intents that give way to the one FAQ question the message asks: "hi! how
 #: much is it?", "Not pregnant, so that's not an issue. Does it hurt though?" (read as
 #: feedback as a whole), "is it worth it? does it work on feet" (out of scope as a whole).
@@ -65,6 +72,18 @@ CHITCHAT = frozenset(
         "out_of_scope",
     }
 )
+
+
+#: Intents that place a message nowhere in the FAQ ...
+UNPLACED = frozenset({"out_of_scope", "nlu_fallback", NOT_COVERED})
+#: ... and the topic a question about a school-age child takes then.
+CHILD_TOPIC = "ask_who_benefits"
+
+
+def _has_child_caution(parse: Dict[Text, Any]) -> bool:
+    return any(
+        e.get("entity") == "safety_caution" and e.get("value") == "child" for e in parse.get("entities") or []
+    )
 
 
 def _intent(parse: Dict[Text, Any]) -> Text:
@@ -183,6 +202,30 @@ async def understand(agent: Any, text: Text) -> Optional[Dict[Text, Any]]:
     from rasa.core.channels.channel import UserMessage
 
     whole: Dict[Text, Any] = await processor.parse_message(UserMessage(text))
+    if not RISK_LEVEL.get(_intent(whole), 0) and not _WORD.search(text):
+        # "🙂🙂🙂", "???": nothing to answer; ask to rephrase rather than guess from
+        # what an emoji's embedding resembles
+        return _with_intent(whole, {"name": "nlu_fallback", "confidence": 1.0})
+    return _placed(whole, await _understood(processor, whole, text))
+
+
+def _placed(whole: Dict[Text, Any], result: Dict[Text, Any]) -> Dict[Text, Any]:
+    """ "is it ok for my son? he's 13": a question about a school-age child that the
+    classifier placed nowhere asks whether it suits the child; the answer comes with the
+    child line."""
+    if _has_child_caution(whole) and _intent(result) in UNPLACED and not _further_topics(result):
+        logger.info("A school-age child, no topic: who it is for")
+        return _with_intent(result, {"name": CHILD_TOPIC, "confidence": _confidence(result)})
+    return result
+
+
+def _further_topics(parse: Dict[Text, Any]) -> int:
+    return sum(1 for e in parse.get("entities") or [] if e.get("entity") == TOPIC_ENTITY)
+
+
+async def _understood(processor: Any, whole: Dict[Text, Any], text: Text) -> Dict[Text, Any]:
+    from rasa.core.channels.channel import UserMessage
+
     if _intent(whole) == NOT_COVERED and not mentions_domain(text):
         # "are electric toothbrushes better?": not a question the clinic could answer
         whole = _with_intent(whole, {"name": OUT_OF_SCOPE, "confidence": _confidence(whole)})
@@ -198,8 +241,6 @@ async def understand(agent: Any, text: Text) -> Optional[Dict[Text, Any]]:
     combined = combine(whole, parts, questions)
     if combined is not whole:
         logger.info(
-            "Several questions: intent=%s topics=%d",
-            _intent(combined),
-            1 + sum(1 for e in combined.get("entities") or [] if e.get("entity") == TOPIC_ENTITY),
+            "Several questions: intent=%s topics=%d", _intent(combined), 1 + _further_topics(combined)
         )
     return combined

@@ -264,6 +264,40 @@ def test_not_covered_without_a_word_of_the_domain_is_out_of_scope(text: str, exp
         assert result["intent_ranking"][0]["name"] == expected
 
 
+@pytest.mark.parametrize("text", ["🙂🙂🙂", "???", "👍"])
+def test_a_message_with_no_word_asks_to_rephrase(text: str) -> None:
+    import asyncio
+
+    from addons.understanding import understand
+
+    result = asyncio.run(understand(_Agent({text: parse("greet", 0.7)}), text))
+    assert result is not None and result["intent"]["name"] == "nlu_fallback"
+    escalated = asyncio.run(understand(_Agent({text: parse("report_emergency", 1.0)}), text))
+    assert escalated is not None and escalated["intent"]["name"] == "report_emergency"
+
+
+@pytest.mark.parametrize("intent", ["out_of_scope", "nlu_fallback", "ask_not_covered"])
+def test_a_school_age_child_placed_nowhere_is_asked_who_it_is_for(intent: str) -> None:
+    import asyncio
+
+    from addons.understanding import understand
+
+    text = "is it ok for my son? hes 13 and mortified about it"
+    child = [{"entity": "safety_caution", "value": "child"}]
+    parses = {
+        text: parse(intent, 0.6, child),
+        "is it ok for my son?": parse(intent),
+        "hes 13 and mortified about it": parse(intent),
+    }
+    result = asyncio.run(understand(_Agent(parses), text))
+    assert result is not None and result["intent"]["name"] == "ask_who_benefits"
+    assert result["entities"] == child
+    # without the child caution, the parse stands
+    plain = {**parses, text: parse(intent, 0.6)}
+    result = asyncio.run(understand(_Agent(plain), text))
+    assert result is not None and result["intent"]["name"] != "ask_who_benefits"
+
+
 @pytest.mark.parametrize(
     "question",
     [
