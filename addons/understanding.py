@@ -37,7 +37,7 @@ import logging
 import re
 from typing import Any, Dict, List, Optional, Text
 
-from core.domain import mentions_domain, not_covered_subject
+from core.domain import mentions_domain, names_the_treatment, not_covered_subject
 from core.questions import is_context, split_questions
 
 logger = logging.getLogger(__name__)
@@ -136,9 +136,32 @@ def combine(
         is_topic(_intent(part)) and _confidence(part) >= MIN_PART_CONFIDENCE and not context
         for part, context in zip(parts, told, strict=True)
     ]
-    for part, context in zip(parts, told, strict=True):
+    # "how long does Botox last and does it hurt?": after a question about a subject no
+    # answer covers, a question that does not name the treatment is about that subject
+    subject_at = next(
+        (
+            index
+            for index, part in enumerate(parts)
+            if questions
+            and _intent(part) == NOT_COVERED
+            and not told[index]
+            and not_covered_subject(questions[index])
+        ),
+        None,
+    )
+    about_the_subject = False
+    for index, (part, context) in enumerate(zip(parts, told, strict=True)):
         intent = _intent(part)
         if not is_topic(intent) or _confidence(part) < MIN_PART_CONFIDENCE or intent in topics:
+            continue
+        if (
+            questions
+            and subject_at is not None
+            and index > subject_at
+            and intent != NOT_COVERED
+            and not names_the_treatment(questions[index])
+        ):
+            about_the_subject = True
             continue
         if context and (intent == NOT_COVERED or any(asked)):
             # "No pacemaker, no metal, nothing." or "I'm 23 with sweaty feet." tells, it
@@ -154,6 +177,8 @@ def combine(
         # the only question asked, after context that read as a topic of its own
         chosen = next(p for p in parts if _intent(p) == topics[0])
         return _with_intent(whole, chosen["intent"])
+    if topics == [NOT_COVERED] and about_the_subject and subject_at is not None:
+        return whole if _intent(whole) == NOT_COVERED else _with_intent(whole, parts[subject_at]["intent"])
     if len(topics) >= 2:
         topics = topics[:MAX_TOPICS]
         # Not covered goes last: its reply ends with the topic buttons.
@@ -233,7 +258,13 @@ async def _understood(processor: Any, whole: Dict[Text, Any], text: Text) -> Dic
         return whole
     questions = split_questions(text)
     if len(questions) < 2:
-        return honest_about(whole, text)
+        honest = honest_about(whole, text)
+        if honest is not whole and not mentions_domain(text):
+            # "salt pellets or crystals for the water softener?": a subject the knowledge
+            # file lacks, named in a message about something else
+            logger.info("A not-covered subject, no word of the domain: out of scope")
+            return _with_intent(whole, {"name": OUT_OF_SCOPE, "confidence": _confidence(whole)})
+        return honest
     parts = [
         honest_about(await processor.parse_message(UserMessage(question)), question, is_context(question))
         for question in questions

@@ -151,6 +151,13 @@ NOT_DOMAIN_COMPOUNDS = (
     r"water\s+(?:bills?|meters?|heaters?|rates?|company|board|park|polo|slides?|tanks?|pressure|leaks?)",
     r"(?:second|hand)[\s-]+hand|hand\s+(?:luggage|brake|baggage)|dry[\s-]+clean\w*|palm\s+(?:oil|trees?|springs)",
     r"current\s+(?:affairs|events|account|job|situation|address|phone)",
+    # "a rip current at the beach", "car insurance for a 17 year old", "water softener salt"
+    r"(?:rip|ocean|sea|tidal|river|undertow|air|jet\s+stream|electricity\s+bill)\s+currents?",
+    r"(?:car|motor|van|bike|motorbike|home|house|contents|travel|pet|life|phone|gadget|holiday|dental)\s+insurance",
+    r"water\s+softeners?(?:\s+(?:salt|tablets|pellets|crystals|blocks))?",
+    r"salt\s+(?:pellets|crystals|blocks|tablets)",
+    # "how do I doctor up a store-bought sauce"
+    r"doctor(?:ed|ing|s)?\s+(?:it\s+|them\s+|this\s+|that\s+)?up",
 )
 _NOT_DOMAIN = re.compile(r"\b(?:" + "|".join(NOT_DOMAIN_COMPOUNDS) + r")\b", re.IGNORECASE)
 
@@ -166,7 +173,8 @@ ELSEWHERE_WORDS = (
     r"|game|homework|essay|maths|code|python|javascript|bitcoin|crypto|mortgage|loan|tax|council"
     r"|weather|rain|snow|movie|film|song|band|concert|paint|wall|roof|boyfriend"
     r"|girlfriend|pension|shares|stock market|exam results|driving test|limescale|shower|bathroom"
-    r"|toilet|sink|tiles|carpet|plants?|fish tank|aquarium|pool"
+    r"|toilet|sink|tiles|carpet|plants?|fish tank|aquarium|pool|beach|ocean|seaside"
+    r"|monstera|houseplants?|succulents?|orchids?|cactus|cacti|seedlings?"
 )
 _ELSEWHERE = re.compile(rf"\b(?:{ELSEWHERE_WORDS})\b", re.IGNORECASE)
 
@@ -224,3 +232,19 @@ def not_covered_subject(question: str) -> Optional[str]:
         if pattern.search(question or ""):
             return name
     return None
+
+
+#: Words that name iontophoresis itself or its kit: a question with one of them is about
+#: the treatment, not about another subject named before it.
+_THE_TREATMENT = re.compile(
+    r"\b(?:ionto\w*|iontophor\w*|this treatment|the treatment|tap[- ]water|trays?|current|electric\w*"
+    r"|machines?|devices?|sessions?)\b",
+    re.IGNORECASE,
+)
+
+
+def names_the_treatment(question: str) -> bool:
+    """True when the question names iontophoresis or its kit ("how long is a session?"),
+    not only "it" ("how long does Botox last and does it hurt?": the second question is
+    about Botox)."""
+    return bool(_THE_TREATMENT.search(question or ""))

@@ -23,6 +23,8 @@ from core.domain import mentions_domain
         "the battery on my machine dies after two sessions",
         "how much does it cost",
         "can i take the machine on a flight",
+        "does insurance cover the current treatment?",
+        "can I fill the trays from my water softener tap?",
     ],
 )
 def test_domain_questions(text: str) -> None:
@@ -46,6 +48,12 @@ def test_domain_questions(text: str) -> None:
         "how much does it cost to fix my car",
         "the washing machine is making a banging noise again",
         "my gaming session lasted all night",
+        # a current in the sea, insurance for something else, salt for a water softener
+        "what do you do if a rip current pulls you out, swim sideways?",
+        "how much is travel insurance for a weekend in Spain",
+        "block salt or tablet salt for my water softener?",
+        "how do I doctor up a jar of supermarket curry sauce",
+        "my orchid's leaves are going yellow, am I giving it too much water?",
         "",
     ],
 )

@@ -534,3 +534,120 @@ def test_denied_mentions_are_cut_from_what_the_semantic_net_reads(detector: Risk
     assert "diabetic" not in assessment.undenied_text and "pacemaker" not in assessment.undenied_text
     assert "better than a roll" in assessment.undenied_text
     assert detector.assess("how long is a session?").undenied_text is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a plural device or implant asked about as a kind of thing
+        "would it mess with pacemakers? is it off limits for anyone who has one?",
+        "is iontophoresis bad for implants in general?",
+        # a denial of one's own ("I don't have one myself"), a general question, an assignment
+        "uni assignment question, I don't have one myself: are pacemakers a problem for iontophoresis?",
+        "I don't have any myself but can people with implants use it?",
+        # someone else is "the one with" it, and the writer does not ask for them
+        "my sister's the one with the pacemaker, I'm fine. does it hurt?",
+        # removed, with the "had" before the mention, or "nothing left in there"
+        "Had the pin in my left wrist taken out in 2018, what does a session involve?",
+        "got my knee screws taken out back in 2019, nothing left in there now. how much is it?",
+        # a pregnancy cleared before the mention, ruled out, behind the writer
+        "negative pregnancy test this week, can I start?",
+        "pregnancy ruled out by my GP, is it safe?",
+        "my pregnancy is behind me now. does insurance pay?",
+        # the contraceptive pill is not a medicine that matters here
+        "I'm on the pill so no chance of pregnancy, how does it work?",
+        # what might happen, asked as a question; the trays' own plates
+        "is there a risk of getting burnt by the plates in the tray?",
+        "any chance of getting a shock from it?",
+        "can it make your skin peel or blister?",
+        # a phone's battery; "put a pin in it"; the water's temperature; a study's positive results
+        "my phone's lithium battery has swollen, is that dangerous?",
+        "let's put a pin in that, how much does it cost?",
+        "what temperature should the water be?",
+        "were the results of the trials positive?",
+        # the usual redness after sessions, asked about
+        "since my sessions started my hands are red for an hour, is that normal?",
+    ],
+)
+def test_general_cleared_and_look_alike_mentions_do_not_escalate(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level is None
+
+
+@pytest.mark.parametrize(
+    "text, level, reason",
+    [
+        ("I take oxybutynin, can I do iontophoresis as well?", URGENT, "medication"),
+        ("been on glyco for a year, should I stop it before starting?", URGENT, "medication"),
+        ("my doctor prescribed glycopyrrolate, is it ok with the machine?", URGENT, "medication"),
+        ("does it interfere with my pacemaker?", URGENT, "implanted_device"),
+        # someone else's condition, asked for them
+        ("my son has a pacemaker, I'm fine, can he use it?", URGENT, "implanted_device"),
+        (
+            "my sister's the one with the pacemaker, not me. can she use my machine?",
+            URGENT,
+            "implanted_device",
+        ),
+        ("can it make your skin blister? mine blistered last night", URGENT, "adverse_reaction"),
+        ("I got burnt by the plates in the tray yesterday", URGENT, "adverse_reaction"),
+        # a removal that did not happen
+        ("the plate in my wrist was never taken out", URGENT, "metal_implant"),
+        ("pregnancy hasn't been ruled out yet, is it ok?", URGENT, "pregnancy"),
+        # a shock with numbness, weakness or confusion (healthdirect: emergency care)
+        (
+            "got an electric shock off the frayed lead, my arm is numb and I feel confused",
+            EMERGENCY,
+            "electric_injury",
+        ),
+        (
+            "it zapped me when I lifted my foot out and now my hand is weak and my heart feels irregular",
+            EMERGENCY,
+            "electric_injury",
+        ),
+        # a deep or large burn, described
+        ("the skin where it burned is white and leathery and I can't feel it", EMERGENCY, "severe_burn"),
+        (
+            "scalded my foot with the kettle filling the tray, the burn is bigger than my hand",
+            EMERGENCY,
+            "severe_burn",
+        ),
+        # skin that looks dead after a session
+        (
+            "a grey patch on my palm where it touched the plate, the skin looks dead",
+            URGENT,
+            "adverse_reaction",
+        ),
+        # one half of the face or body, one foot far worse than the other
+        ("the left half of my body drips and the other half stays dry", URGENT, "secondary_signs"),
+        ("my right hand sweats way more than the other one lately", URGENT, "secondary_signs"),
+        # implants told as the operation was
+        ("fell off a ladder, the surgeon put a plate and four screws in my arm", URGENT, "metal_implant"),
+        ("they pinned my ankle back together after the crash", URGENT, "metal_implant"),
+        ("rods in both legs since I was a teenager, can I stand in the trays?", URGENT, "metal_implant"),
+        ("the screws from my knee op never came out", URGENT, "metal_implant"),
+        ("a small box under my right collarbone keeps my heart in rhythm", URGENT, "implanted_device"),
+        ("my mitral valve was replaced last spring, is the current ok?", URGENT, "heart_condition"),
+        # a positive test, an infant, a temperature, swelling since the treatment began
+        ("two pink lines on the test today, should I pause my sessions?", URGENT, "pregnancy"),
+        ("can I use it on my 3 month old's sweaty head?", URGENT, "young_child"),
+        ("night and day I've had a temperature on and off for weeks", URGENT, "secondary_signs"),
+        ("after the second session my fingers went puffy and stayed like that", URGENT, "adverse_reaction"),
+    ],
+)
+def test_this_rounds_families_still_escalate(
+    detector: RiskDetector, text: str, level: str, reason: str
+) -> None:
+    assessment = detector.assess(text)
+    assert (assessment.level, assessment.reason) == (level, reason)
+
+
+def test_a_harmless_shock_is_not_an_emergency(detector: RiskDetector) -> None:
+    # lifting a hand out mid-session gives a harmless jolt (medical-facts.md 1.9)
+    assessment = detector.assess("got a little shock when I pulled my hand out, is that normal?")
+    assert assessment.level != EMERGENCY
+
+
+def test_function_words_are_not_corrected_into_risk_words(detector: RiskDetector) -> None:
+    # "there" was one edit from "three" and was read as it
+    assert detector.normalise("nothing left in there, is it in their hands") == (
+        "nothing left in there , is it in their hands"
+    )

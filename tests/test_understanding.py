@@ -207,8 +207,10 @@ def test_a_sure_not_covered_message_keeps_only_sure_faq_parts() -> None:
     assert (
         combine(whole, [parse("ask_not_covered", 0.97), parse("ask_who_benefits", 0.8)], questions) is whole
     )
-    sure = combine(whole, [parse("ask_not_covered", 0.97), parse("ask_who_benefits", 0.96)], questions)
-    assert topics(sure) == ["ask_who_benefits", "ask_not_covered"]
+    # a sure FAQ question that names the treatment keeps its answer
+    named = ["Lasers or surgery", "and how long is an iontophoresis session?"]
+    sure = combine(whole, [parse("ask_not_covered", 0.97), parse("ask_session", 0.96)], named)
+    assert topics(sure) == ["ask_session", "ask_not_covered"]
 
 
 @pytest.mark.parametrize(
@@ -331,3 +333,55 @@ def test_a_question_naming_what_no_answer_covers_is_not_covered(question: str) -
 )
 def test_other_questions_keep_their_parse(parsed: Dict[str, Any], question: str, context: bool) -> None:
     assert honest_about(parsed, question, context) is parsed
+
+
+@pytest.mark.parametrize(
+    "questions, part_intents, expected",
+    [
+        # the question after the other treatment is about that treatment
+        (
+            ["how long does Botox last", "and does it hurt?"],
+            ["ask_not_covered", "ask_side_effects"],
+            ["ask_not_covered"],
+        ),
+        (
+            ["is ETS surgery worth it", "are there long-term risks?"],
+            ["ask_not_covered", "ask_safety"],
+            ["ask_not_covered"],
+        ),
+        # ... unless it names the treatment
+        (
+            ["how long does Botox last", "and how long is an iontophoresis session?"],
+            ["ask_not_covered", "ask_session"],
+            ["ask_session", "ask_not_covered"],
+        ),
+        # a question before the subject keeps its topic
+        (
+            ["does it hurt", "and is Botox better?"],
+            ["ask_side_effects", "ask_not_covered"],
+            ["ask_side_effects", "ask_not_covered"],
+        ),
+    ],
+)
+def test_a_question_after_a_subject_no_answer_covers_is_about_that_subject(
+    questions: List[str], part_intents: List[str], expected: List[str]
+) -> None:
+    whole = parse("ask_side_effects", 0.7)
+    result = combine(whole, [parse(intent, 0.95) for intent in part_intents], questions)
+    assert topics(result) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "which salt pellets for the water softener are best",
+        "is salt or vinegar better for descaling a kettle",
+    ],
+)
+def test_a_not_covered_subject_in_a_message_about_something_else_is_out_of_scope(text: str) -> None:
+    import asyncio
+
+    from addons.understanding import understand
+
+    result = asyncio.run(understand(_Agent({text: parse("ask_how_it_works", 0.8)}), text))
+    assert result is not None and result["intent"]["name"] == "out_of_scope"

@@ -95,6 +95,10 @@ class RiskDetector:
         table = lemmatizer.lookups.get_table("lemma_lookup")
         self._lemma_table = table
         self._known_words: Set[str] = {v for v in table.values() if isinstance(v, str)}
+        # ... nor is a function word the table lacks ("there" was read as "three")
+        from spacy.lang.en.stop_words import STOP_WORDS
+
+        self._known_words |= set(STOP_WORDS)
         self._patterns: CompiledPatterns = load_patterns(patterns_path, self._nlp)
         self._priorities = self._patterns.priorities
         self._speller = SpellingCorrector(self._patterns.vocabulary, self._is_english)

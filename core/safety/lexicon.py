@@ -302,6 +302,15 @@ NOT_ABOUT_ME: "re.Pattern[str]" = re.compile(
     r"|blogger|journalist|physio|physiotherapist)\b"
     r"|\bi'?m not\s*(?:,|\.|!|;|and\b|but\b|so\b|though\b|myself\b|$)"
     r"|\bi (?:do not|don't|do n't)\s*(?:,|\.|!|;|and\b|but\b|$)"
+    # "I don't have one myself", "a general question", "for a physio assignment",
+    # "patients keep asking me"
+    r"|\bi (?:do not|don't|do n't|dont) have (?:one|any|it|them|that)(?: myself| personally)?"
+    r"\s*(?:,|\.|!|;|:|-|and\b|but\b|$)"
+    r"|\bgeneral (?:question|query|enquiry|inquiry)\b"
+    r"|\bfor (?:a|an|my|our) (?:\w+ ){0,2}"
+    r"(?:assignment|essay|project|coursework|dissertation|module|exam|revision)\b"
+    r"|\b(?:patients|people|clients|customers|parents) (?:keep |often |always |sometimes )?"
+    r"(?:ask|asking) me\b"
 )
 
 #: Words that introduce examples rather than the writer's own condition.

@@ -75,9 +75,32 @@ def negation_cue_before(doc: "Doc", keys: Sequence[str], start: int) -> Optional
     return None
 
 
+#: Between a mention and its "ruled out" (read as "no", NEGATING_PHRASES): "pregnancy
+#: (has been) ruled out by my GP".
+_BEFORE_RULED_OUT = frozenset(
+    {"be", "have", "get", "now", "already", "definitely", "completely", "also", "'s"}
+)
+_AFTER_RULED_OUT = frozenset(
+    {"by", ",", ".", "!", "?", "and", "so", "now", "already", "for", "too", "-", ";", ":"}
+)
+
+
+def _ruled_out_after(keys: Sequence[str], end: int) -> bool:
+    """ "pregnancy ruled out by my GP": the message reads "pregnancy no by my gp"."""
+    for index in range(end, min(len(keys), end + 4)):
+        if keys[index] == "no":
+            between_ok = all(k in _BEFORE_RULED_OUT for k in keys[end:index])
+            return between_ok and (index + 1 == len(keys) or keys[index + 1] in _AFTER_RULED_OUT)
+        if keys[index] not in _BEFORE_RULED_OUT:
+            return False
+    return False
+
+
 def denied_later(keys: Sequence[str], end: int) -> bool:
     """An "I don't have one" / "was ruled out" / "came back negative" after a mention."""
     stop = min(len(keys), end + DENIAL_WINDOW)
+    if _ruled_out_after(keys, end):
+        return True
     for index in range(end, stop):
         pair = tuple(keys[index : index + 2])
         if pair == ("rule", "out") or (
@@ -94,6 +117,9 @@ def denied_later(keys: Sequence[str], end: int) -> bool:
                 return True
     return False
 
+
+#: Words right before "removed" / "taken out" that say it did not happen.
+_NEVER_DONE = frozenset({"never", "not", "n't", "nt", "didnt", "wasnt", "hasnt", "havent", "yet"})
 
 #: Categories a patient can say are gone: "had the plate removed", "coil taken out".
 REMOVABLE = frozenset({"metal_implant", "implanted_device"})
@@ -137,11 +163,15 @@ def removed_later(doc: "Doc", start: int, end: int) -> bool:
         taken_out = word == "taken" and "out" in words[index + 1 : index + 3]
         if word not in ("removed", "extracted") and not taken_out:
             continue
-        before = words[max(0, index - 5) : index]
+        # "Had the pin in my left wrist taken out": the "had" may open the mention
+        before = words[max(0, min(index - 5, start - 2)) : index]
         after = words[index + 1 : index + 4]
         if not set(before) & {"had", "got", "was", "were", "been", "'ve"}:
             continue
         if set(before) & _NOT_DONE or "?" in after or "still" in words[index:stop]:
+            continue
+        if set(words[max(0, index - 3) : index]) & _NEVER_DONE:
+            # "the plate was never taken out", "they didn't remove it"
             continue
         return True
     return _gone_later(words, start, end)
@@ -150,6 +180,8 @@ def removed_later(doc: "Doc", start: int, end: int) -> bool:
 #: "no metal now", "nothing metal in me", "no implants left" after a removable device.
 _NONE_LEFT = re.compile(
     r"\b(?:no|nothing|zero|not any|none of the)\s+(?:more\s+)?(?:metal|metallic|implants?|hardware)\b"
+    # "surgeon confirmed there's nothing left in there"
+    r"|\bnothing (?:is )?(?:left|remaining) (?:in there|inside|in me|behind)\b"
 )
 
 
@@ -296,6 +328,60 @@ def is_someone_else(keys: Sequence[str], start: int, end: int) -> bool:
     )
 
 
+def pointed_elsewhere(keys: Sequence[str], start: int) -> bool:
+    """ "my sister's the one with the pacemaker, I'm fine": the writer points the mention
+    at another person ("the one with") and does not go on to ask for them."""
+    for i in range(start - 1, max(0, start - 4), -1):
+        if keys[i - 2 : i + 1] == ["the", "one", "with"]:
+            return bool(set(keys[max(0, i - 8) : i - 2]) & THIRD_PARTY)
+    return False
+
+
+#: A question asked for the other person: "can he use it?", "is it safe for her?".
+_ASKED_FOR_THEM = re.compile(
+    r"\b(?:can|could|should|would|will|may|might|does|do|is|would it be|is it (?:ok|okay|safe|fine|alright)"
+    r" for|safe for|ok for|okay for) (?:he|she|they|him|her|them)\b"
+)
+
+
+def asked_for_them(doc: "Doc", end: int) -> bool:
+    """After a mention of someone else's condition, the message asks on their behalf."""
+    return bool(_ASKED_FOR_THEM.search(" ".join(t.lower_ for t in doc[end:])))
+
+
+#: Words before a plural device or implant that make it a class of things: "does it
+#: interfere with pacemakers?", "is it bad for implants?".
+_CLASS_BEFORE = frozenset(
+    {
+        "with",
+        "for",
+        "affect",
+        "affects",
+        "interfere",
+        "around",
+        "near",
+        "about",
+        "and",
+        "or",
+        "re",
+        "to",
+        "on",
+    }
+)
+#: Categories a plural mention of which can be a class of things.
+_CLASS_CATEGORIES = frozenset({"implanted_device", "metal_implant"})
+
+
+def is_class_of_things(doc: "Doc", keys: Sequence[str], finding: Finding) -> bool:
+    """A plural device or implant after a preposition or verb: a kind of thing, asked
+    about by someone who says nothing of themselves ("would it mess with pacemakers?")."""
+    if finding.reason not in _CLASS_CATEGORIES or finding.start < 1:
+        return False
+    last = doc[finding.end - 1].lower_
+    plural = last.endswith("s") and last != keys[finding.end - 1]
+    return plural and doc[finding.start - 1].lower_ in _CLASS_BEFORE
+
+
 _NOT_FOR_ME = (
     r"|(?:is|'s|was) (?:not|n't) (?:a thing|an issue|a problem|a concern|relevant|possible) (?:for|with) me"
 )
@@ -312,6 +398,8 @@ _CLEARED = {
     "heart_condition": r"discharged me|cleared me|nothing wrong with|all clear",
     "epilepsy": r"(?:is|was|'s) not epilepsy|nothing to worry about|all clear",
     "pregnancy": r"(?:was|were|came back|came up|is) negative|(?:test|tested)\b[^.!?]{0,40}?\bnegative"
+    # "negative pregnancy test", "my pregnancy is behind me"
+    r"|negative (?:pregnancy |preg |home )?tests?|(?:is|'s|are|'re) (?:all |long |well )?behind me"
     + _NOT_FOR_ME,
 }
 CLEARABLE = frozenset(_CLEARED)
@@ -338,7 +426,14 @@ def cleared_later(doc: "Doc", start: int, end: int, reason: str) -> bool:
     shortly after a mention of ``reason``, in the same sentence or the next, not negated."""
     words = [token.lower_ for token in doc]
     stop = min(len(words), end + DENIAL_WINDOW + 4)
-    text = " ".join(words[end:stop])
+    # a pregnancy may be cleared just before the mention, in its sentence ("Negative
+    # pregnancy test this morning"); not a heart ("nothing wrong with me but my afib")
+    first = end
+    if reason == "pregnancy":
+        first = start
+        while first > max(0, start - 6) and words[first - 1] not in (".", "!", "?", ";"):
+            first -= 1
+    text = " ".join(words[first:stop])
     if reason == "heart_condition" and " ".join(words[start:end]) in _CHECKUP_MENTIONS:
         if _CHECKUP_NORMAL.search(text):
             return True
@@ -450,12 +545,15 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
         generic = is_generic(keys, finding.start, finding.end, examples=True) or is_general_question(
             doc, finding.start
         )
+        someone_else = is_someone_else(keys, finding.start, finding.end)
         impersonal = (
             finding.level == URGENT
             and finding.reason not in ("child", "young_child")
+            and not (someone_else and asked_for_them(doc, finding.end))
             and (
-                (not_about_me and (generic or is_someone_else(keys, finding.start, finding.end)))
-                or (says_nothing_of_self and generic)
+                (not_about_me and (generic or someone_else))
+                or (says_nothing_of_self and (generic or is_class_of_things(doc, keys, finding)))
+                or pointed_elsewhere(keys, finding.start)
             )
         )
         if not finding.negated and (
