@@ -14,7 +14,9 @@ the classifier's own risk intents:
   1.0; never for a category the rules found negated ("I don't have a pacemaker"
   stays quiet: an embedding barely sees the "don't");
 * the classifier picked a risk intent but the message only mentions risks to deny
-  them ("I don't have a pacemaker") -> the best non-risk intent instead;
+  them ("I don't have a pacemaker"), or the writer says the question is not about their
+  own health and the rules found nothing ("not asking for me, I'm a nurse and patients
+  keep asking me") -> the best non-risk intent instead;
 * the classifier picked a risk intent with at least ``min_classifier_confidence`` and
   neither the rules nor the net found anything -> keep it, reason ``general`` (defence
   in depth). It learns risk from n-grams: on the looked-at held-out sets it escalated 23
@@ -180,7 +182,11 @@ def decide(
     if not candidates or candidates[0][0] not in LEVEL_OF_INTENT:
         return None
     top_intent, top_confidence = candidates[0]
-    alone = not assessment.negated_only and top_confidence >= min_classifier_confidence
+    alone = (
+        not assessment.negated_only
+        and not assessment.not_about_writer
+        and top_confidence >= min_classifier_confidence
+    )
     # "my son is 12, does it hurt?": the rules explain the classifier's urgent guess
     # (a school-age child); the answer comes with that category's caution line.
     explained = bool(assessment.cautions) and top_intent == RISK_INTENTS[URGENT]

@@ -651,3 +651,13 @@ def test_function_words_are_not_corrected_into_risk_words(detector: RiskDetector
     assert detector.normalise("nothing left in there, is it in their hands") == (
         "nothing left in there , is it in their hands"
     )
+
+
+def test_a_question_not_about_the_writer_is_marked_so(detector: RiskDetector) -> None:
+    marked = detector.assess(
+        "not for me, I'm a pharmacist and customers keep asking me: who shouldn't use it?"
+    )
+    assert marked.level is None and marked.not_about_writer
+    assert not detector.assess("who shouldn't use it?").not_about_writer
+    # an active risk is still one, whoever says what
+    assert detector.assess("not asking for me, my own pacemaker is fine though").level == URGENT

@@ -129,6 +129,13 @@ def test_message_without_text_is_skipped(layer: SafetyRuleLayer) -> None:
             [("report_risk", 0.95), ("ask_session", 0.04)],
             Decision("ask_session", cast(float, pytest.approx(0.8))),
         ),
+        # the writer says it is not about them ("I'm a nurse, patients keep asking me"),
+        # nothing active found: the classifier alone does not escalate
+        (
+            Assessment(None, None, not_about_writer=True),
+            [("report_risk", 0.91), ("ask_contraindications", 0.08)],
+            Decision("ask_contraindications", cast(float, pytest.approx(0.08 / 0.09))),
+        ),
         # nothing risky anywhere
         (NOTHING, [("ask_cost", 0.9)], None),
         (NOTHING, [], None),

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, List, Optional, Sequence, Set, Tuple, cast
 
 from core.domain import mentions_domain
 from core.safety.findings import URGENT, Assessment, Finding
-from core.safety.lexicon import NEGATING_PHRASES, NOT_TYPOS, SLANG
+from core.safety.lexicon import NEGATING_PHRASES, NOT_ABOUT_ME, NOT_TYPOS, SLANG
 from core.safety.multilingual import PHRASES_PATH, MultilingualPhrases, fold_word
 from core.safety.negation import apply_denials, is_negated, without_denied
 from core.safety.patterns import (
@@ -174,7 +174,8 @@ class RiskDetector:
         )
         undenied = without_denied(doc, keys, findings)
         if not active:
-            return Assessment(None, None, tuple(findings), undenied, cautions)
+            impersonal = bool(NOT_ABOUT_ME.search(doc.text))
+            return Assessment(None, None, tuple(findings), undenied, cautions, not_about_writer=impersonal)
         return Assessment(active[0].level, active[0].reason, tuple(findings), undenied)
 
     def _match(self, normalised: str) -> Tuple["Doc", List[str], List[Tuple[int, int, int]]]:

@@ -58,6 +58,10 @@ class Assessment:
     #: escalation (``answer_with_caution`` in the patterns file: a school-age child),
     #: when nothing else in the message escalates; most severe first.
     cautions: Tuple[str, ...] = ()
+    #: The writer says the question is not about their own health ("not asking for me",
+    #: "I'm a nurse and patients keep asking me") and nothing active was found: the
+    #: classifier's risk intents alone do not escalate it.
+    not_about_writer: bool = False
 
     @property
     def negated_only(self) -> bool:
