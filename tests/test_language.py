@@ -97,6 +97,10 @@ def _examples() -> Tuple[List[str], List[str]]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         for message in data.get("messages") or []:
             expect = message.get("expect")
+            if message.get("language", "en") != "en":
+                # a real-patient set's risk written in another language (escalated in
+                # that language by the safety layer, not asked to switch to English)
+                continue
             (foreign if expect == "other_language" else english).append(message["text"])
     return english, foreign
 

@@ -661,3 +661,51 @@ def test_a_question_not_about_the_writer_is_marked_so(detector: RiskDetector) ->
     assert not detector.assess("who shouldn't use it?").not_about_writer
     # an active risk is still one, whoever says what
     assert detector.assess("not asking for me, my own pacemaker is fine though").level == URGENT
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        # a general shape, then the writer claims the mention ("Have one", "Mine was fitted")
+        ("would it affect pacemakers? have had one for three years", "implanted_device"),
+        ("general question: are metal implants a problem? I ask because I have two", "metal_implant"),
+        ("is it ok for pacemakers? mine went in last spring", "implanted_device"),
+        ("does it matter for metal plates? snapped my ankle and they're still in", "metal_implant"),
+        # "the one with", then the message goes on about that person, or the writer has one too
+        ("Mum's the one with the pacemaker. Is it ok for my mum to use it?", "implanted_device"),
+        ("my partner's the one with the defibrillator but I've had one fitted as well", "implanted_device"),
+        # a removal of something else, or metal left behind, or a device put back
+        ("Had my ICD fitted and the stitches taken out the same week", "implanted_device"),
+        ("had a hip replacement in May and got the staples removed last week", "metal_implant"),
+        ("had the plate in my arm taken out, but the screws in my leg are still there", "metal_implant"),
+        ("got the old pacemaker taken out and a new one put in", "implanted_device"),
+        # a negative test, then signs of a pregnancy after all
+        ("negative test on Sunday but my period is two weeks late now", "pregnancy"),
+        ("negative pregnancy test last month, positive one today!", "pregnancy"),
+        ("I'm 25 weeks pregnant and the sickness is behind me now", "pregnancy"),
+        ("the doctor couldn't tell me if pregnancy was ruled out", "pregnancy"),
+        ("ectopic pregnancy ruled out, the scan showed the baby in the right place", "pregnancy"),
+        # a question about a side effect, then the writer's own
+        ("how likely is a blister? I've got one on my thumb right now", "adverse_reaction"),
+        # the machine with the writer's own plate; a pill for blood pressure
+        ("can I use the device with a plate in my ankle?", "metal_implant"),
+        ("the machine with my pins and screws, will they heat up?", "metal_implant"),
+        ("I'm on the pill for my blood pressure, does it matter?", "medication"),
+    ],
+)
+def test_a_denial_shape_does_not_hide_the_writers_own_risk(
+    detector: RiskDetector, text: str, reason: str
+) -> None:
+    assert detector.assess(text).reason == reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I don't have one myself, but does it interfere with pacemakers?",
+        "does the device run on a lithium-ion battery?",
+        "the machine has two metal plates, do both hands go on them?",
+    ],
+)
+def test_more_look_alikes_stay_quiet(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level is None

@@ -81,12 +81,19 @@ _BEFORE_RULED_OUT = frozenset(
     {"be", "have", "get", "now", "already", "definitely", "completely", "also", "'s"}
 )
 _AFTER_RULED_OUT = frozenset(
-    {"by", ",", ".", "!", "?", "and", "so", "now", "already", "for", "too", "-", ";", ":"}
+    {"by", ",", ".", "!", "and", "so", "now", "already", "for", "too", "-", ";", ":"}
+)
+#: Before a mention, what makes its "ruled out" uncertain or about one kind of it.
+_NOT_RULED_OUT_BEFORE = frozenset(
+    {"if", "whether", "not", "n't", "nt", "molar", "ectopic", "twin", "chemical", "couldn't", "can't"}
 )
 
 
-def _ruled_out_after(keys: Sequence[str], end: int) -> bool:
-    """ "pregnancy ruled out by my GP": the message reads "pregnancy no by my gp"."""
+def _ruled_out_after(keys: Sequence[str], end: int, start: int = -1) -> bool:
+    """ "pregnancy ruled out by my GP": the message reads "pregnancy no by my gp"; not
+    "couldn't say if pregnancy was ruled out", "molar pregnancy ruled out"."""
+    if start >= 0 and set(keys[max(0, start - 5) : start]) & _NOT_RULED_OUT_BEFORE:
+        return False
     for index in range(end, min(len(keys), end + 4)):
         if keys[index] == "no":
             between_ok = all(k in _BEFORE_RULED_OUT for k in keys[end:index])
@@ -96,10 +103,10 @@ def _ruled_out_after(keys: Sequence[str], end: int) -> bool:
     return False
 
 
-def denied_later(keys: Sequence[str], end: int) -> bool:
+def denied_later(keys: Sequence[str], end: int, start: int = -1) -> bool:
     """An "I don't have one" / "was ruled out" / "came back negative" after a mention."""
     stop = min(len(keys), end + DENIAL_WINDOW)
-    if _ruled_out_after(keys, end):
+    if _ruled_out_after(keys, end, start):
         return True
     for index in range(end, stop):
         pair = tuple(keys[index : index + 2])
@@ -163,6 +170,10 @@ def removed_later(doc: "Doc", start: int, end: int) -> bool:
         taken_out = word == "taken" and "out" in words[index + 1 : index + 3]
         if word not in ("removed", "extracted") and not taken_out:
             continue
+        between = words[end:index]
+        if set(between) & {"and", ",", "but", ";", ".", "then", "&"}:
+            # "Had my ICD fitted and the drain taken out": something else was removed
+            continue
         # "Had the pin in my left wrist taken out": the "had" may open the mention
         before = words[max(0, min(index - 5, start - 2)) : index]
         after = words[index + 1 : index + 4]
@@ -170,12 +181,20 @@ def removed_later(doc: "Doc", start: int, end: int) -> bool:
             continue
         if set(before) & _NOT_DONE or "?" in after or "still" in words[index:stop]:
             continue
+        if _STILL_IN.search(" ".join(words[index:])):
+            # "... taken out, but the one in my ankle is still there", "a new one put in"
+            continue
         if set(words[max(0, index - 3) : index]) & _NEVER_DONE:
             # "the plate was never taken out", "they didn't remove it"
             continue
         return True
     return _gone_later(words, start, end)
 
+
+#: After a removal, what says metal or a device is still there or came back.
+_STILL_IN = re.compile(
+    r"\b(?:still|new one|new ones|replacement|replaced|another one|put back|refitted|left (?:\w+ ){0,2}in)\b"
+)
 
 #: "no metal now", "nothing metal in me", "no implants left" after a removable device.
 _NONE_LEFT = re.compile(
@@ -328,13 +347,32 @@ def is_someone_else(keys: Sequence[str], start: int, end: int) -> bool:
     )
 
 
-def pointed_elsewhere(keys: Sequence[str], start: int) -> bool:
+def pointed_elsewhere(keys: Sequence[str], start: int, end: int) -> bool:
     """ "my sister's the one with the pacemaker, I'm fine": the writer points the mention
-    at another person ("the one with") and does not go on to ask for them."""
+    at another person ("the one with") and does not go on about them ("is it safe for
+    my dad?", "he'd like to try it")."""
+    if set(keys[end:]) & (OTHER_PRONOUNS | THIRD_PARTY | {"he'd", "she'd"}):
+        return False
     for i in range(start - 1, max(0, start - 4), -1):
         if keys[i - 2 : i + 1] == ["the", "one", "with"]:
             return bool(set(keys[max(0, i - 8) : i - 2]) & THIRD_PARTY)
     return False
+
+
+#: After a mention, the writer saying it is theirs after all: "I ask because I have
+#: one", "Mine was fitted in June", "Have had one since 2019", "they're still in".
+_CLAIMED = re.compile(
+    r"\bi (?:have|'ve|ve|had|got|'d)(?: got| had| been)? (?:one|it|them|two|three|both)\b"
+    r"|(?:^|[.!?;,:] )(?:have|had|got) (?:had )?(?:one|them|it|two|both)\b"
+    r"|\bmine (?:is|was|'s|got|has|were|are)\b|\bmy (?:one|own)\b|\buser\b|\basking as\b"
+    r"|\bbecause i (?:have|had|'ve)\b|\b(?:they|it) (?:'re|are|'s|is) still\b|\bstill in\b"
+    r"|\b(?:broke|broken|shattered|fractured) (?:my|the|both)\b|\bme too\b"
+)
+
+
+def claimed_later(doc: "Doc", end: int) -> bool:
+    """The writer claims the mention as theirs after it (see :data:`_CLAIMED`)."""
+    return bool(_CLAIMED.search(" ".join(t.lower_ for t in doc[end:])))
 
 
 #: A question asked for the other person: "can he use it?", "is it safe for her?".
@@ -399,10 +437,14 @@ _CLEARED = {
     "epilepsy": r"(?:is|was|'s) not epilepsy|nothing to worry about|all clear",
     "pregnancy": r"(?:was|were|came back|came up|is) negative|(?:test|tested)\b[^.!?]{0,40}?\bnegative"
     # "negative pregnancy test", "my pregnancy is behind me"
-    r"|negative (?:pregnancy |preg |home )?tests?|(?:is|'s|are|'re) (?:all |long |well )?behind me"
+    r"|negative (?:pregnancy |preg |home )?tests?|pregnanc\w* (?:is|'s|was) (?:all |long |well )?behind me"
     + _NOT_FOR_ME,
 }
 CLEARABLE = frozenset(_CLEARED)
+#: After a pregnancy mention, what says it is one after all.
+_STILL_PREGNANT = re.compile(
+    r"\bpositive\b|\b\d+ weeks\b|\b(?:got|am|'m|be|now) pregnant\b|\b(?:late|overdue)\b"
+)
 #: A check-up found nothing: "cardiologist checked me, heart totally normal". Clears only a
 #: mention of the check-up itself (a named condition, "afib", "a stent", stays one).
 _CHECKUP_MENTIONS = frozenset({"cardiologist", "cardiology", "ecg", "ekg", "heart check", "heart scan"})
@@ -430,8 +472,11 @@ def cleared_later(doc: "Doc", start: int, end: int, reason: str) -> bool:
     # pregnancy test this morning"); not a heart ("nothing wrong with me but my afib")
     first = end
     if reason == "pregnancy":
+        if _STILL_PREGNANT.search(" ".join(words[start:])):
+            # "negative test, then got pregnant - now 10 weeks", "a positive one this morning"
+            return False
         first = start
-        while first > max(0, start - 6) and words[first - 1] not in (".", "!", "?", ";"):
+        while first > max(0, start - 6) and words[first - 1] not in (".", "!", "?", ";", ",", "but", "then"):
             first -= 1
     text = " ".join(words[first:stop])
     if reason == "heart_condition" and " ".join(words[start:end]) in _CHECKUP_MENTIONS:
@@ -546,19 +591,21 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
             doc, finding.start
         )
         someone_else = is_someone_else(keys, finding.start, finding.end)
+        class_of_things = is_class_of_things(doc, keys, finding)
         impersonal = (
             finding.level == URGENT
             and finding.reason not in ("child", "young_child")
             and not (someone_else and asked_for_them(doc, finding.end))
+            and not claimed_later(doc, finding.end)
             and (
-                (not_about_me and (generic or someone_else))
-                or (says_nothing_of_self and (generic or is_class_of_things(doc, keys, finding)))
-                or pointed_elsewhere(keys, finding.start)
+                (not_about_me and (generic or someone_else or class_of_things))
+                or (says_nothing_of_self and (generic or class_of_things))
+                or pointed_elsewhere(keys, finding.start, finding.end)
             )
         )
         if not finding.negated and (
             impersonal
-            or denied_later(keys, finding.end)
+            or denied_later(keys, finding.end, finding.start)
             or (finding.reason in REMOVABLE and removed_later(doc, finding.start, finding.end))
             or (
                 finding.reason in CLEARABLE and cleared_later(doc, finding.start, finding.end, finding.reason)
