@@ -550,12 +550,14 @@ def test_denied_mentions_are_cut_from_what_the_semantic_net_reads(detector: Risk
         # removed, with the "had" before the mention, or "nothing left in there"
         "Had the pin in my left wrist taken out in 2018, what does a session involve?",
         "got my knee screws taken out back in 2019, nothing left in there now. how much is it?",
+        "had the rod in my shin taken out in 2015, the surgeon said nothing is left in there",
         # a pregnancy cleared before the mention, ruled out, behind the writer
         "negative pregnancy test this week, can I start?",
         "pregnancy ruled out by my GP, is it safe?",
         "my pregnancy is behind me now. does insurance pay?",
         # the contraceptive pill is not a medicine that matters here
         "I'm on the pill so no chance of pregnancy, how does it work?",
+        "negative test last night and I'm on the pill, so that's ruled out. how long is a session?",
         # what might happen, asked as a question; the trays' own plates
         "is there a risk of getting burnt by the plates in the tray?",
         "any chance of getting a shock from it?",

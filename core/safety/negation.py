@@ -181,7 +181,7 @@ def removed_later(doc: "Doc", start: int, end: int) -> bool:
             continue
         if set(before) & _NOT_DONE or "?" in after or "still" in words[index:stop]:
             continue
-        if _STILL_IN.search(" ".join(words[index:])):
+        if _STILL_IN.search(_NONE_LEFT.sub(" ", " ".join(words[index:]))):
             # "... taken out, but the one in my ankle is still there", "a new one put in"
             continue
         if set(words[max(0, index - 3) : index]) & _NEVER_DONE:
