@@ -89,10 +89,10 @@ _NOT_RULED_OUT_BEFORE = frozenset(
 )
 
 
-def _ruled_out_after(keys: Sequence[str], end: int, start: int = -1) -> bool:
+def _ruled_out_after(keys: Sequence[str], start: int, end: int) -> bool:
     """ "pregnancy ruled out by my GP": the message reads "pregnancy no by my gp"; not
     "couldn't say if pregnancy was ruled out", "molar pregnancy ruled out"."""
-    if start >= 0 and set(keys[max(0, start - 5) : start]) & _NOT_RULED_OUT_BEFORE:
+    if set(keys[max(0, start - 5) : start]) & _NOT_RULED_OUT_BEFORE:
         return False
     for index in range(end, min(len(keys), end + 4)):
         if keys[index] == "no":
@@ -103,10 +103,10 @@ def _ruled_out_after(keys: Sequence[str], end: int, start: int = -1) -> bool:
     return False
 
 
-def denied_later(keys: Sequence[str], end: int, start: int = -1) -> bool:
+def denied_later(keys: Sequence[str], start: int, end: int) -> bool:
     """An "I don't have one" / "was ruled out" / "came back negative" after a mention."""
     stop = min(len(keys), end + DENIAL_WINDOW)
-    if _ruled_out_after(keys, end, start):
+    if _ruled_out_after(keys, start, end):
         return True
     for index in range(end, stop):
         pair = tuple(keys[index : index + 2])
@@ -325,6 +325,14 @@ def is_general_question(doc: "Doc", start: int) -> bool:
     return index == 0 or doc[index - 1].text in (".", "?", "!", ",", ";", ":")
 
 
+def _the_one_with(keys: Sequence[str], start: int) -> Optional[int]:
+    """The index of the "with" of a "the one with" just before a mention, or None."""
+    return next(
+        (i for i in range(start - 1, max(0, start - 4), -1) if keys[i - 2 : i + 1] == ["the", "one", "with"]),
+        None,
+    )
+
+
 def is_someone_else(keys: Sequence[str], start: int, end: int) -> bool:
     """A mention about another person: "my sister's pregnant", "a plate in her leg",
     "the hip replacement in our family is my mum's"."""
@@ -334,10 +342,7 @@ def is_someone_else(keys: Sequence[str], start: int, end: int) -> bool:
     later = keys[end : end + 7]
     owned = any(k in THIRD_PARTY and later[i + 1 : i + 2] in (["'s"], ["have"]) for i, k in enumerate(later))
     # "my dad's the one with the defibrillator": the person named before "the one with"
-    one = next(
-        (i for i in range(start - 1, max(0, start - 4), -1) if keys[i - 2 : i + 1] == ["the", "one", "with"]),
-        None,
-    )
+    one = _the_one_with(keys, start)
     theirs = one is not None and bool(set(keys[max(0, one - 6) : one - 2]) & THIRD_PARTY)
     return (
         bool(before & (THIRD_PARTY | OTHER_PRONOUNS))
@@ -353,10 +358,8 @@ def pointed_elsewhere(keys: Sequence[str], start: int, end: int) -> bool:
     my dad?", "he'd like to try it")."""
     if set(keys[end:]) & (OTHER_PRONOUNS | THIRD_PARTY | {"he'd", "she'd"}):
         return False
-    for i in range(start - 1, max(0, start - 4), -1):
-        if keys[i - 2 : i + 1] == ["the", "one", "with"]:
-            return bool(set(keys[max(0, i - 8) : i - 2]) & THIRD_PARTY)
-    return False
+    one = _the_one_with(keys, start)
+    return one is not None and bool(set(keys[max(0, one - 8) : one - 2]) & THIRD_PARTY)
 
 
 #: After a mention, the writer saying it is theirs after all: "I ask because I have
@@ -605,7 +608,7 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
         )
         if not finding.negated and (
             impersonal
-            or denied_later(keys, finding.end, finding.start)
+            or denied_later(keys, finding.start, finding.end)
             or (finding.reason in REMOVABLE and removed_later(doc, finding.start, finding.end))
             or (
                 finding.reason in CLEARABLE and cleared_later(doc, finding.start, finding.end, finding.reason)
