@@ -150,6 +150,8 @@ def decide(
     min_classifier_confidence: float,
     semantic: Optional[SemanticFinding] = None,
     classifier_escalates_alone: bool = True,
+    net_support: Optional[float] = None,
+    min_net_support: float = -1.0,
 ) -> Optional[Decision]:
     """Combines the rule layer's assessment, the semantic net and the classifier's ranking.
 
@@ -160,6 +162,10 @@ def decide(
         semantic: what the semantic safety net found, if anything.
         classifier_escalates_alone: whether a confident risk intent of the classifier
             escalates when the rules and the net found nothing.
+        net_support: how far the semantic net leans to a risk
+            (:func:`core.semantic_safety.support`); None when there is no net.
+        min_net_support: the support the classifier needs to escalate alone: its
+            n-grams react to the shape of a long story, the net to its meaning.
 
     Returns:
         The decision, or None to keep the classifier's result.
@@ -190,7 +196,8 @@ def decide(
     # "my son is 12, does it hurt?": the rules explain the classifier's urgent guess
     # (a school-age child); the answer comes with that category's caution line.
     explained = bool(assessment.cautions) and top_intent == RISK_INTENTS[URGENT]
-    if alone and classifier_escalates_alone and not explained:
+    supported = net_support is None or net_support >= min_net_support
+    if alone and classifier_escalates_alone and not explained and supported:
         return Decision(top_intent, top_confidence, GENERAL_REASON)
     caution = assessment.cautions[0] if explained else (CLASSIFIER_CAUTION if alone else None)
     # The classifier reacted to risk words that the patient denied, is unsure, or is
@@ -238,11 +245,17 @@ class SafetyRuleLayer(GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"min_classifier_confidence": 0.8, "semantic_net": True, "classifier_escalates_alone": True}
+        return {
+            "min_classifier_confidence": 0.8,
+            "semantic_net": True,
+            "classifier_escalates_alone": True,
+            "classifier_min_net_support": 0.1,
+        }
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         self._min_confidence = float(config["min_classifier_confidence"])
         self._classifier_alone = bool(config["classifier_escalates_alone"])
+        self._min_net_support = float(config["classifier_min_net_support"])
         # Built when the model loads, so the first patient doesn't wait for spaCy or
         # the sentence encoder; one net per process, shared by every instance.
         self._detector, self._net = _build_checks(bool(config.get("semantic_net", True)))
@@ -285,7 +298,7 @@ class SafetyRuleLayer(GraphComponent):
         if not text:
             return
         assessment = self._detector.assess(text)
-        semantic = self._net.check_beside_rules(text, assessment) if self._net else None
+        semantic, net_support = self._net.read_beside_rules(text, assessment) if self._net else (None, None)
         ranking = [
             (entry.get("name"), float(entry.get("confidence") or 0.0))
             for entry in (message.get(INTENT_RANKING_KEY) or [])
@@ -293,7 +306,15 @@ class SafetyRuleLayer(GraphComponent):
         if not ranking and message.get(INTENT):
             intent = message.get(INTENT)
             ranking = [(intent.get("name"), float(intent.get("confidence") or 0.0))]
-        decision = decide(assessment, ranking, self._min_confidence, semantic, self._classifier_alone)
+        decision = decide(
+            assessment,
+            ranking,
+            self._min_confidence,
+            semantic,
+            self._classifier_alone,
+            net_support,
+            self._min_net_support,
+        )
         if decision is None or decision.intent not in LEVEL_OF_INTENT:
             decision = decide_language(decision, ranking, is_probably_not_english(text))
         caution = decision.caution if decision else None

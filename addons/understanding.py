@@ -191,12 +191,18 @@ def combine(
         combined["entities"] = [e for e in whole.get("entities") or [] if e.get("entity") != TOPIC_ENTITY]
         combined["entities"] += others
         return combined
+    # when the one topic is asked by a question, only the questions count below ("is it
+    # painful? I said no to Botox for that": the story is no question, whatever it reads as)
+    pairs = list(zip(parts, told, strict=True))
+    asked_by_question = len(topics) == 1 and any(_intent(p) == topics[0] and not c for p, c in pairs)
+    asking = [p for p, c in pairs if not c] if asked_by_question else parts
     if len(topics) == 1 and (
         _intent(whole) in CHITCHAT
-        or (is_topic(_intent(whole)) and _intent(whole) not in {_intent(p) for p in parts})
+        or (is_topic(_intent(whole)) and _intent(whole) not in {_intent(p) for p in asking})
     ):
         # "hi! how much is it?"; or a whole message read as a topic none of its
-        # questions is about (a long message mixes their words): the one question
+        # questions is about (a long message mixes their words; "is it painful? I said
+        # no to Botox for that": the story is not a question): the one question
         # confidently asked
         index = next(i for i, p in enumerate(parts) if _intent(p) == topics[0])
         if _intent(whole) == OUT_OF_SCOPE and not (questions and mentions_domain(" ".join(questions))):

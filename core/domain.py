@@ -60,6 +60,10 @@ DOMAIN_STEMS = (
     "taps?\\b",
     "schedul",
     "polarit",
+    # the machine's modes and settings: "the DC or the pulsed setting on mine"
+    "pulsed",
+    "milliamp",
+    "settings?\\b",
     "batter(?:y|ies)",
     "mains\\b",
     "ship",
@@ -130,6 +134,7 @@ WEAK_STEMS = frozenset(
         "taps?\\b", "schedul", "batter(?:y|ies)", "mains\\b", "ship", "deliver", "water", "tray",
         "pads?\\b", "currents?\\b", "volt", "machine", "device", "units?\\b", "treat", "session",
         "cost", "price", "pay\\b", "paying", "payment", "refund", "warrant", "rent(?:al|ing)?\\b",
+        "settings?\\b",
     }
 )  # fmt: skip
 _DOMAIN = re.compile(
@@ -171,7 +176,9 @@ ELSEWHERE_WORDS = (
     r"|fridge|freezer|oven|microwave|dishwasher|kettle|boiler|radiator"
     r"|washing machine|kitchen|garden|lawn|dog|puppy|cat|kitten|recipe|pizza|pasta|cake|football|match"
     r"|game|homework|essay|maths|code|python|javascript|bitcoin|crypto|mortgage|loan|tax|council"
-    r"|weather|rain|snow|movie|film|song|band|concert|paint|wall|roof|boyfriend"
+    # "film": a movie, not "a white film on the trays"
+    r"|weather|rain|snow|movie|(?<!white )(?<!crusty )(?<!chalky )(?<!sticky )(?<!thin )film(?! on\b| over\b)"
+    r"|song|band|concert|paint|wall|roof|boyfriend"
     r"|girlfriend|pension|shares|stock market|exam results|driving test|limescale|shower|bathroom"
     r"|toilet|sink|tiles|carpet|plants?|fish tank|aquarium|pool|beach|ocean|seaside"
     r"|monstera|houseplants?|succulents?|orchids?|cactus|cacti|seedlings?"

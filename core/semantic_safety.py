@@ -388,7 +388,28 @@ class SemanticSafetyNet:
         """The risk the message reveals, read as the safety layer reads it beside the rules:
         the message without its denied mentions (:func:`checked_text`), no urgent category
         the rules found denied (:func:`excluded_reasons`)."""
-        return self.check(checked_text(text, assessment), exclude=excluded_reasons(assessment, self.levels))
+        return self.read_beside_rules(text, assessment)[0]
+
+    def read_beside_rules(
+        self, text: str, assessment: "Assessment"
+    ) -> Tuple[Optional[SemanticFinding], float]:
+        """:meth:`check_beside_rules` and :func:`support` from one encoding of the message."""
+        exclude = excluded_reasons(assessment, self.levels)
+        units = self.scores(checked_text(text, assessment))
+        return self.decide(units, exclude=exclude), support(units, exclude)
+
+
+def support(units: Sequence[Scores], exclude: Collection[str] = ()) -> float:
+    """How far the message leans to a risk at all: the best margin of any category over
+    the safe look-alikes, in the whole message or one of its sentences (-1.0 without
+    scores). Used where another layer (the classifier) proposes an escalation alone."""
+    margins = [
+        score - unit.safe
+        for unit in units
+        for reason, score in unit.categories.items()
+        if reason not in exclude
+    ]
+    return max(margins, default=-1.0)
 
 
 def _rank(finding: SemanticFinding) -> Tuple[int, float]:

@@ -59,3 +59,19 @@ def test_domain_questions(text: str) -> None:
 )
 def test_chatter_outside_the_domain(text: str) -> None:
     assert not mentions_domain(text)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # the machine's settings and modes are the domain
+        ("what's the difference between the DC and the pulsed setting on mine?", True),
+        ("which setting should I start on", True),
+        # a film on the trays is limescale, not a movie
+        ("how do you clean the trays? mine have a white crusty film on them now", True),
+        ("is it a good film?", False),
+        ("what settings on my phone save battery", False),
+    ],
+)
+def test_settings_and_a_film_on_the_kit(text: str, expected: bool) -> None:
+    assert mentions_domain(text) is expected

@@ -429,7 +429,7 @@ def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDe
         ("there's a lump on my palm, can i still do it", URGENT, "broken_skin"),
         ("my 4-year-old girl has dripping hands", URGENT, "young_child"),
         ("the sheets are soaked every night lately", URGENT, "secondary_signs"),
-        ("he can't lift his arm and his mouth looks droopy", EMERGENCY, "confusion"),
+        ("he can't lift his arm and his mouth looks droopy", EMERGENCY, "stroke"),
         ("zapped myself on the tray and my chest feels odd now", EMERGENCY, "chest_pain"),
         ("i do not see the point of going on with hands like these", EMERGENCY, "self_harm"),
         ("i scratched my palms raw on purpose to make them stop sweating", EMERGENCY, "self_harm"),
@@ -476,7 +476,7 @@ def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDe
         ("the blister from my last session is not scabbing over", URGENT, "broken_skin"),
         ("thinking of doubling the current to get faster results", URGENT, "medication"),
         ("clammy all of a sudden with an ache through my jaw and neck, feel sick", EMERGENCY, "chest_pain"),
-        ("my right side feels weak and heavy and my vision went blurry", EMERGENCY, "confusion"),
+        ("my right side feels weak and heavy and my vision went blurry", EMERGENCY, "stroke"),
         ("her eyes are swelling shut and she's wheezing when she breathes", EMERGENCY, "breathing"),
         ("there's no point living with hands like mine, i've got tablets saved up", EMERGENCY, "self_harm"),
         ("it'd be easier for everyone if i wasn't here", EMERGENCY, "self_harm"),
@@ -711,3 +711,61 @@ def test_a_denial_shape_does_not_hide_the_writers_own_risk(
 )
 def test_more_look_alikes_stay_quiet(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).level is None
+
+
+@pytest.mark.parametrize(
+    "text, level, reason",
+    [
+        # a stroke (FAST and the other sudden signs), told without the word
+        ("my wife's mouth is suddenly lopsided and she can't lift her left arm", EMERGENCY, "stroke"),
+        ("his face has dropped on the right side since lunch", EMERGENCY, "stroke"),
+        ("halfway through the session my hand went limp and I couldn't grip anything", EMERGENCY, "stroke"),
+        ("my speech keeps coming out all jumbled since this morning", EMERGENCY, "stroke"),
+        ("mum can't find her words and her smile looks crooked", EMERGENCY, "stroke"),
+        ("I'm seeing double and everything went blurry in one eye", EMERGENCY, "stroke"),
+        ("sudden splitting headache out of nowhere, worst headache of my life", EMERGENCY, "stroke"),
+        ("I think my dad is having a stroke, his arm went dead", EMERGENCY, "stroke"),
+        # a stroke in the past is a condition to check, not an emergency
+        ("had a stroke in 2019, is iontophoresis ok for me?", URGENT, "vascular"),
+        # implants told with a hedged count; devices described, not named
+        ("they fitted a plate and about eight screws in my ankle after the crash", URGENT, "metal_implant"),
+        ("they put two plates and some pins in after I broke my leg", URGENT, "metal_implant"),
+        ("grandad has one of those little boxes fitted under his skin", URGENT, "implanted_device"),
+        ("the device that shocks her if her heart stops, is that a problem?", URGENT, "implanted_device"),
+        ("my doctor said it was afib, can I still use the trays?", URGENT, "heart_condition"),
+        ("my heart does this weird racing rhythm some nights", URGENT, "heart_condition"),
+        # an atypical heart attack: grey or ashen, clammy, an aching jaw
+        ("he turned ashen and clammy at the table and says his jaw aches", EMERGENCY, "chest_pain"),
+        ("went grey and drenched in sweat all of a sudden, feel awful", EMERGENCY, "chest_pain"),
+    ],
+)
+def test_seventh_rounds_families_escalate(detector: RiskDetector, text: str, level: str, reason: str) -> None:
+    assessment = detector.assess(text)
+    assert (assessment.level, assessment.reason) == (level, reason)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what a stroke of luck that my clinic does this",
+        "my face dropped when I heard the price",
+        "my eyes are dropping, long day",
+        "my arm gets tired holding the pad, is that normal",
+        "my wrist aches after typing all day, can i still do my hands",
+        # a list of examples shares its first item's "things like"
+        "can things like diabetes or thyroid issues cause sweating like this?",
+        "can things like thyroid problems or the menopause cause heavy sweating?",
+        # a check-up that found nothing, told before the check-up
+        "my heart's totally normal, the cardiologist checked last spring, how long is a session?",
+        # a pet's illness, a fever that is not a temperature
+        "my puppy keeps vomiting, sorry wrong chat",
+        "I get hay fever every May, can I still do sessions?",
+    ],
+)
+def test_seventh_rounds_look_alikes_stay_quiet(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level is None
+
+
+def test_a_list_after_a_denial_still_ends_at_a_new_clause(detector: RiskDetector) -> None:
+    assert detector.assess("no thyroid problems, but the menopause hit me hard").reason == "secondary_signs"
+    assert detector.assess("my heart is fine but I see a cardiologist for my AF").reason == "heart_condition"

@@ -319,3 +319,37 @@ def test_a_denied_risk_is_not_read_by_the_net_as_a_neighbouring_one(layer: Safet
     layer.process([message])
     assert message.get(INTENT)["name"] == "ask_vs_antiperspirants"
     assert reason_entity(message) is None
+
+
+@pytest.mark.parametrize(
+    "support, expected",
+    [
+        # the net leans to a risk as well: the classifier's escalation stands
+        (0.25, Decision("report_emergency", 0.93, GENERAL_REASON)),
+        (0.1, Decision("report_emergency", 0.93, GENERAL_REASON)),
+        # the net sees an ordinary question: the answer, with the caution line
+        (0.03, Decision("ask_effectiveness", cast(float, pytest.approx(0.05 / 0.07)), caution="classifier")),
+        (-0.2, Decision("ask_effectiveness", cast(float, pytest.approx(0.05 / 0.07)), caution="classifier")),
+        # no net: the classifier's escalation stands
+        (None, Decision("report_emergency", 0.93, GENERAL_REASON)),
+    ],
+)
+def test_the_classifier_escalates_alone_only_with_the_nets_support(
+    support: Optional[float], expected: Decision
+) -> None:
+    ranking = [("report_emergency", 0.93), ("ask_effectiveness", 0.05), ("report_risk", 0.0)]
+    assert decide(NOTHING, ranking, 0.8, net_support=support, min_net_support=0.1) == expected
+
+
+def test_a_long_life_story_the_classifier_calls_risky_is_answered() -> None:
+    """The classifier reacts to the shape of a story; the net reads an ordinary question."""
+    layer = SafetyRuleLayer(SafetyRuleLayer.get_default_config())
+    message = classified(
+        "Sweaty palms since primary school, ruined every exam paper, tried every roll-on and "
+        "powder there is, I'm 28 now and just heard of this. Is it worth trying?",
+        [("report_emergency", 0.88), ("ask_effectiveness", 0.1), ("ask_cost", 0.02)],
+    )
+    layer.process([message])
+    assert message.get(INTENT)["name"] == "ask_effectiveness"
+    assert reason_entity(message) is None
+    assert [e["entity"] for e in message.get(ENTITIES)] == ["safety_caution"]

@@ -21,11 +21,13 @@ from core.semantic_safety import (
     PATTERNS_PATH,
     Calibration,
     ExemplarFileError,
+    Scores,
     SemanticFinding,
     SemanticSafetyNet,
     category_levels,
     load_exemplars,
     overrides_rules,
+    support,
 )
 
 # --------------------------------------------------------------------------- the file
@@ -455,3 +457,13 @@ def test_missing_and_non_yaml_files_fail_loudly(tmp_path: Path) -> None:
         load_exemplars(bad)
     with pytest.raises(ExemplarFileError, match="does not exist"):
         SemanticSafetyNet(FakeEncoder({}), tmp_path / "nope.yml")
+
+
+def test_support_is_the_best_margin_over_the_safe_look_alikes() -> None:
+    units = [
+        Scores({"pregnancy": 0.5, "chest_pain": 0.4}, safe=0.45),
+        Scores({"pregnancy": 0.3, "chest_pain": 0.7}, safe=0.5),
+    ]
+    assert support(units) == pytest.approx(0.2)
+    assert support(units, exclude={"chest_pain"}) == pytest.approx(0.05)
+    assert support([]) == -1.0

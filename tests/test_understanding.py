@@ -385,3 +385,14 @@ def test_a_not_covered_subject_in_a_message_about_something_else_is_out_of_scope
 
     result = asyncio.run(understand(_Agent({text: parse("ask_how_it_works", 0.8)}), text))
     assert result is not None and result["intent"]["name"] == "out_of_scope"
+
+
+def test_a_story_that_reads_as_not_covered_does_not_outvote_the_question() -> None:
+    """ "is it painful? I have zero pain tolerance, that's why I turned Botox down": the
+    whole message reads as "not covered" (Botox), the only question asks about pain."""
+    result = combine(
+        parse("ask_not_covered", 0.4),
+        [parse("ask_side_effects", 0.92), parse("ask_not_covered", 0.45)],
+        ["is it painful?", "I have zero pain tolerance, that's why I turned Botox down."],
+    )
+    assert topics(result) == ["ask_side_effects"]

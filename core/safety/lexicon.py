@@ -319,7 +319,11 @@ EXAMPLE_MARKERS: FrozenSet[str] = frozenset(
 )
 
 #: Words that may stand between the items of a negated list: "no epilepsy, pacemaker or ...".
-LIST_JOINERS: FrozenSet[str] = frozenset({"and", "or", "nor", ",", "/", "&", "any", "a", "an", "other"})
+LIST_JOINERS: FrozenSet[str] = frozenset(
+    {"and", "or", "nor", ",", "/", "&", "any", "a", "an", "other", "the"}
+    # "things like thyroid problems or the menopause": the list's own nouns
+    | {"problem", "problems", "issue", "issues", "trouble", "troubles", "disease", "diseases"}
+)
 
 #: Words by which writers speak of themselves: a message with none of them that asks
 #: about "people with X" asks in general.

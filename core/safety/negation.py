@@ -483,7 +483,8 @@ def cleared_later(doc: "Doc", start: int, end: int, reason: str) -> bool:
             first -= 1
     text = " ".join(words[first:stop])
     if reason == "heart_condition" and " ".join(words[start:end]) in _CHECKUP_MENTIONS:
-        if _CHECKUP_NORMAL.search(text):
+        # "my heart is fine, had a full check with the cardiologist": before it, too
+        if _CHECKUP_NORMAL.search(text) or _CHECKUP_NORMAL.search(" ".join(words[:start])):
             return True
     match = _CLEARED_RE[reason].search(text)
     if match is None:
@@ -617,6 +618,8 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
         ):
             finding = replace(finding, negated=True)
         result.append(finding)
+    # "things like thyroid problems or the menopause": the list shares its first item's denial
+    result = inherit_list_negation(doc, result)
     # "metal implants" negated as a whole: its "implants" is the same mention
     negated_spans = [(f.reason, f.start, f.end) for f in result if f.negated]
     return [
