@@ -217,6 +217,22 @@ def guess_language(text: str) -> str:
     return "en"
 
 
+def dominant_language(text: str) -> str:
+    """The language of :func:`guess_language` when it clearly leads the others too.
+
+    Spanish, Italian and Portuguese share many words, so a guess among them is often a
+    near tie ("tomo remédio para tireoide" scores Spanish and Portuguese alike). Returns
+    the guess when it has at least :data:`MIN_EVIDENCE` points more than any other
+    language, else ``""``.
+    """
+    guess = guess_language(text)
+    if guess in ("en", "other"):
+        return ""
+    scores = language_scores(text)
+    runner_up = max((points for language, points in scores.items() if language != guess), default=0)
+    return guess if scores[guess] - runner_up >= MIN_EVIDENCE else ""
+
+
 def is_probably_not_english(text: str) -> bool:
     """True when the message is most likely written in another language.
 

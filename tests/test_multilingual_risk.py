@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, cast
 
 import pytest
 import yaml
 
 from core.safety import EMERGENCY, URGENT, PatternFileError, RiskDetector, get_detector
 from core.safety.multilingual import PHRASES_PATH, fold
+from core.semantic_safety import category_levels
 
 ROOT = Path(__file__).resolve().parent.parent
 LEVEL = {
@@ -315,3 +316,144 @@ def test_missing_phrases_file_fails_loudly(tmp_path: Path) -> None:
 def test_malformed_phrases_file_fails_loudly(tmp_path: Path, content: str, message: str) -> None:
     with pytest.raises(PatternFileError, match=message):
         RiskDetector(phrases_path=_write(tmp_path, content))
+
+
+# ----------------------------------------------------- every category, per language
+#: tests/multilingual/<lang>.yml: written per language by a native-level writer, in
+#: patients' registers (typos, no accents): ``escalate`` (category -> messages that must
+#: escalate with it), ``negated`` (a risk mentioned only to deny it) and ``safe`` (FAQ
+#: questions, with look-alikes of the phrases).
+CASES_DIR = ROOT / "tests" / "multilingual"
+#: Categories not expected in every language: a school-age child and feeling unwell are
+#: left to the classifier and the English rules.
+NOT_PER_LANGUAGE = {"child", "feeling_unwell"}
+LEVEL_OF = category_levels()
+
+
+def _language_cases() -> Dict[str, Dict[str, object]]:
+    paths = sorted(CASES_DIR.glob("*.yml"))
+    return {path.stem: yaml.safe_load(path.read_text(encoding="utf-8")) for path in paths}
+
+
+LANGUAGE_CASES = _language_cases()
+
+
+def test_every_language_has_cases_for_every_category(detector: RiskDetector) -> None:
+    assert set(LANGUAGE_CASES) == {"es", "de", "fr", "it", "pt"}
+    expected = set(detector.categories) - NOT_PER_LANGUAGE
+    for language, cases in LANGUAGE_CASES.items():
+        escalate = cast(Dict[str, List[str]], cases["escalate"])
+        assert set(escalate) == expected, language
+        assert all(len(texts) >= 3 for texts in escalate.values()), language
+        assert len(cast(List[str], cases["negated"])) >= 8, language
+        assert len(cast(List[str], cases["safe"])) >= 15, language
+
+
+@pytest.mark.parametrize(
+    "language, reason, text",
+    [
+        (language, reason, text)
+        for language, cases in LANGUAGE_CASES.items()
+        for reason, texts in cast(Dict[str, List[str]], cases["escalate"]).items()
+        for text in texts
+    ],
+)
+def test_each_category_escalates_in_each_language(
+    detector: RiskDetector, language: str, reason: str, text: str
+) -> None:
+    result = detector.assess(text)
+    # the category is found; a more severe one found beside it may name the reply
+    assert reason in result.reasons, (language, result.reasons)
+    assert result.level in (EMERGENCY, URGENT)
+    if LEVEL_OF[reason] == EMERGENCY:
+        assert result.level == EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "language, kind, text",
+    [
+        (language, kind, text)
+        for language, cases in LANGUAGE_CASES.items()
+        for kind in ("negated", "safe")
+        for text in cast(List[str], cases[kind])
+    ],
+)
+def test_denied_and_safe_messages_do_not_escalate_in_each_language(
+    detector: RiskDetector, language: str, kind: str, text: str
+) -> None:
+    assert detector.assess(text).level is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the English rules read a word of another language as English: not any more
+        "¿por la mañana o por la noche?",  # "mañana" was cut into "ma" (milliamps)
+        "¿hay algo mas barato?",  # the lemma of "mas" is "ma"
+        "¿tiene efectos secundarios graves?",  # not Graves' disease
+        "pilas de litio",  # batteries, not "pills"
+        "ho i calli sui piedi",  # "sui" is "on the", not slang for suicide
+        "prego, quanto costa?",  # "you're welcome"
+        "funziona anche sui piedi?",
+        "ma quanto costa?",
+        "sono del cancro e sudo tanto",  # the star sign
+        "suo desde criança, desde a creche",
+    ],
+)
+def test_words_of_other_languages_are_not_read_as_english_risks(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level is None
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("I have graves disease", "secondary_signs"),
+        ("im preggo is it ok", "pregnancy"),
+        ("ich habe einen ICD, geht das?", "implanted_device"),
+        ("what ma should i use for my son", "medication"),
+    ],
+)
+def test_the_english_words_still_count(detector: RiskDetector, text: str, reason: str) -> None:
+    assert detector.assess(text).reason == reason
+
+
+@pytest.mark.parametrize(
+    "text, level",
+    [
+        # a merged match is negated as the message's language reads it, each match by
+        # its own language's rules
+        ("não estou grávida nem a amamentar", None),
+        ("no verão passado tive uma arritmia e agora suo muito", URGENT),
+        # "sin embargo" (however) denies nothing; "non e" is "non è"
+        ("sin embargo tengo marcapasos", URGENT),
+        ("non e incinta", None),
+        ("nn sono incinta", None),
+        ("non si può fare in gravidanza?", URGENT),
+        ("não tô sentindo o peito apertado", None),
+    ],
+)
+def test_negation_per_language(detector: RiskDetector, text: str, level: Optional[str]) -> None:
+    assert detector.assess(text).level == level
+
+
+@pytest.mark.parametrize(
+    "text, level, reason",
+    [
+        # a stroke in the past is a condition to check, in every language
+        ("tuve un ictus hace 2 años, ¿puedo usarlo?", URGENT, "vascular"),
+        ("Minha mãe teve um AVC há 2 anos, pode fazer?", URGENT, "vascular"),
+        ("hatte vor zwei Jahren einen Schlaganfall, geht das?", URGENT, "vascular"),
+        ("Er hat einen Schlaganfall vor fünf Jahren gehabt", URGENT, "vascular"),
+        # idioms that read like a stroke's signs
+        ("Se me cayó la cara de vergüenza cuando me dio la mano", None, None),
+        ("No me salen las palabras cuando hablo en público por el sudor", None, None),
+        ("Meine Mundwinkel hängen, wenn ich traurig bin", None, None),
+        ("Ich sehe doppelt so viele Schweißflecken", None, None),
+        ("J'ai failli faire un AVC en voyant le prix", None, None),
+    ],
+)
+def test_past_strokes_and_idioms(
+    detector: RiskDetector, text: str, level: Optional[str], reason: Optional[str]
+) -> None:
+    result = detector.assess(text)
+    assert (result.level, result.reason) == (level, reason)

@@ -769,3 +769,9 @@ def test_seventh_rounds_look_alikes_stay_quiet(detector: RiskDetector, text: str
 def test_a_list_after_a_denial_still_ends_at_a_new_clause(detector: RiskDetector) -> None:
     assert detector.assess("no thyroid problems, but the menopause hit me hard").reason == "secondary_signs"
     assert detector.assess("my heart is fine but I see a cardiologist for my AF").reason == "heart_condition"
+
+
+def test_a_claim_is_looked_for_from_the_messages_start(detector: RiskDetector) -> None:
+    """ "... with a pacemaker have it": the "have it" after the mention is no "Have one." """
+    assert detector.assess("in general can people with a pacemaker have it").level is None
+    assert detector.assess("Pacemaker. Have one, is it ok?").reason == "implanted_device"

@@ -36,11 +36,12 @@ import unicodedata
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional, Sequence, Set, Tuple, cast
+from typing import TYPE_CHECKING, FrozenSet, List, Optional, Sequence, Set, Tuple, cast
 
 from core.domain import mentions_domain
+from core.language import dominant_language, english_words, guess_language, language_scores
 from core.safety.findings import URGENT, Assessment, Finding
-from core.safety.lexicon import NEGATING_PHRASES, NOT_ABOUT_ME, NOT_TYPOS, SLANG
+from core.safety.lexicon import NEGATING_PHRASES, NOT_ABOUT_ME, NOT_TYPOS, SLANG, SLANG_FALSE_FRIENDS
 from core.safety.multilingual import PHRASES_PATH, MultilingualPhrases, fold_word
 from core.safety.negation import apply_denials, is_negated, without_denied
 from core.safety.patterns import (
@@ -61,6 +62,14 @@ if TYPE_CHECKING:
 #: before NLU, and the cap bounds what one message can cost.
 MAX_CHECKED_CHARS = 2000
 
+#: In a message in another language, a one-word English finding shorter than this is
+#: dropped ("ma", "sui", "mas" go; "dose", "stent" stay) ...
+SHORT_WORD = 4
+#: ... but for the abbreviations every language borrows.
+ABBREVIATIONS = frozenset({"icd", "af", "svt", "tia", "dvt", "avc"})
+#: A message with this many English words and no word of another language is English:
+#: other languages' urgent phrases are not looked for in it.
+ENGLISH_ONLY_WORDS = 3
 #: The words and punctuation of a lowercased message, as normalising splits them.
 _WORD_RE = re.compile(r"\d+(?:\.\d+)?(?![a-z0-9'])|[a-z0-9']+(?:[-/][a-z0-9']+)*|[^\sa-z0-9']")
 
@@ -118,29 +127,43 @@ class RiskDetector:
     def _is_english(self, word: str) -> bool:
         return word in self._known_words or word in self._lemma_table or word in NOT_TYPOS
 
+    def _english_words_only(self, words: Sequence[str]) -> bool:
+        """True when every word of 3+ letters of a multilingual match is an English word."""
+        long_words = [w for w in words if len(w) >= 3 and w.isalpha()]
+        return bool(long_words) and all(self._is_english(w) for w in long_words)
+
     # -------------------------------------------------------------- normalising
-    def normalise(self, text: str) -> str:
-        """Lowercases, expands slang and corrects misspelt risk words.
+    def normalise(self, text: str, correct: bool = True, languages: FrozenSet[str] = frozenset()) -> str:
+        """Lowercases, removes accents, expands slang and corrects misspelt risk words.
 
         Args:
             text: a message, raw or already normalised by :func:`core.text.normalise`.
+            correct: whether to correct spelling and expand English slang (not in a
+                message in another language: the Spanish "pilas" (batteries) is no
+                misspelt "pills", the Italian "sui" (on the) no "suicide").
+            languages: the other languages the message has a word of
+                (:data:`core.safety.lexicon.SLANG_FALSE_FRIENDS`).
 
         Returns:
             The first :data:`MAX_CHECKED_CHARS` characters, lowercased, one space
             between words and punctuation, e.g. "i'm pregnant , don't have a pacemaker".
+            Accents go ("café" -> "cafe"), so a word of another language stays one word
+            ("mañana" is not "ma" (milliamps), "ñ" and "ana").
         """
-        text = unicodedata.normalize("NFKC", text)[:MAX_CHECKED_CHARS].lower()
+        text = fold_word(unicodedata.normalize("NFKC", text)[:MAX_CHECKED_CHARS])
         text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
         text = NEGATING_PHRASES.sub("no", text)
         out = []
         for piece in _WORD_RE.findall(text):
             word = piece.strip("'")
-            if word in SLANG:
+            if SLANG_FALSE_FRIENDS.get(word) in languages:
+                out.append(word)
+            elif correct and word in SLANG:
                 out.append(SLANG[word])
-            elif piece in SLANG:
+            elif correct and piece in SLANG:
                 out.append(SLANG[piece])
             else:
-                out.append(self._speller.correct(word) if word else piece)
+                out.append(self._speller.correct(word) if word and correct else piece)
         return " ".join(out)
 
     # --------------------------------------------------------------- assessing
@@ -156,10 +179,23 @@ class RiskDetector:
         """
         if not text or not text.strip():
             return Assessment(None, None)
-        doc, keys, matches = self._match(self.normalise(text))
+        language = guess_language(text)
+        english = language == "en"
+        languages = frozenset(lang for lang, points in language_scores(text).items() if points)
+        doc, keys, matches = self._match(self.normalise(text, correct=english, languages=languages))
         findings = self._english_findings(doc, keys, matches)
+        if not english:
+            # in another language, a short English word alone is a word of that language
+            # ("ma" (but), "sui" (on the)): the multilingual phrases speak for it
+            findings = [
+                f
+                for f in findings
+                if f.end - f.start > 1
+                or len(doc[f.start].text) >= SHORT_WORD
+                or doc[f.start].text in ABBREVIATIONS
+            ]
         findings = apply_denials(doc, keys, findings)
-        findings += self._foreign_findings(text, doc, findings)
+        findings += self._foreign_findings(text, doc, findings, language)
         domain_only = self._patterns.domain_only
         if any(f.reason in domain_only and not f.language for f in findings) and not mentions_domain(
             doc.text
@@ -221,7 +257,9 @@ class RiskDetector:
             findings.append(Finding(rule.level, rule.reason, start, end, is_negated(doc, keys, start, end)))
         return findings
 
-    def _foreign_findings(self, text: str, doc: "Doc", english: List[Finding]) -> List[Finding]:
+    def _foreign_findings(
+        self, text: str, doc: "Doc", english: List[Finding], language: str = ""
+    ) -> List[Finding]:
         """The multilingual layer's findings, reconciled with the English ones.
 
         A word both layers match ("pacemaker" is Italian and Portuguese too) is one
@@ -234,13 +272,23 @@ class RiskDetector:
             text: the message as given to :meth:`assess`.
             doc: the English pipeline's doc of the normalised message.
             english: the English findings, after the English negation rules.
+            language: the language the message is most likely written in
+                (:func:`core.language.guess_language`): its phrases' negation decides
+                where several languages match the same words.
 
         Returns:
             The multilingual findings.
         """
-        matches = self._multilingual.find(text[:MAX_CHECKED_CHARS])
+        matches = self._multilingual.find(text[:MAX_CHECKED_CHARS], language, dominant_language(text))
         if not matches:
             return []
+        # English, with several English words and not one of another language's own
+        # (core.language); a short message ("me dieron radioterapia") is not so sure
+        english_only = (
+            language == "en"
+            and len(english_words(text)) >= ENGLISH_ONLY_WORDS
+            and not any(language_scores(text).values())
+        )
         spans = [_finding_words(doc, f) for f in english]
         related = [
             [m for m in matches if m.reason == f.reason and _same_words(words, m.words)]
@@ -248,6 +296,10 @@ class RiskDetector:
         ]
         foreign: List[Finding] = []
         for m in matches:
+            if m.level == URGENT and language == "en" and (english_only or self._english_words_only(m.words)):
+                # an English message's words ("febrile", "lithium") are the English rules'
+                # to read, with their exceptions and denials
+                continue
             negated = m.negated
             if not negated and m.level == URGENT:
                 ours = [f for f, rel in zip(english, related, strict=True) if m in rel]

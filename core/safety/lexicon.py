@@ -157,6 +157,11 @@ SLANG: Dict[str, str] = {
     "won't": "will not",
 }
 
+#: Slang that is an everyday word of another language: not expanded in a message with
+#: any word of that language ("ho i calli sui piedi": "sui" is "on the"; "prego" is
+#: "you're welcome").
+SLANG_FALSE_FRIENDS: Dict[str, str] = {"sui": "it", "prego": "it"}
+
 
 #: Phrases that deny what follows them, rewritten to "no" before matching:
 #: "the doctor ruled out thyroid problems", "tested negative for diabetes".
@@ -168,6 +173,9 @@ NEGATING_PHRASES: "re.Pattern[str]" = re.compile(
 NOT_TYPOS: FrozenSet[str] = frozenset(
     {
         "medicare",
+        # Spanish: batteries, not pills
+        "pilas",
+        "pila",
         "medicaid",
         "iontophoresis",
         "hyperhidrosis",

@@ -83,8 +83,18 @@ LANGUAGES: Dict[str, LanguageRules] = {
         doubt=_words(
             "se sabe sabemos seguro segura seguros creo creemos pienso recuerdo idea "
             "descarto descartan estoy_segura para paro deja dejo aguanto soporto solo"
+            # "sin querer", "sin darme cuenta": by accident, no denial
+            " querer queriendo darme darse darte"
+            # "¿no hay problema con el marcapasos?": a worry voiced, no denial
+            " pasa importa afecta interfiere problema problemas peligroso peligrosa malo mala"
+            " contraindicado contraindicada inconveniente"
+            # "no quiero hacerlo embarazada": the cue is about the treatment
+            " quiero quisiera debo deberia atrevo conviene recomiendan recomienda puedo puede pueden"
         ),
-        clause_breaks=_words("pero y e o u aunque porque si cuando pues sino mientras que ademas además"),
+        # "sin embargo" (however) opens a clause; its "sin" denies nothing
+        clause_breaks=_words(
+            "pero y e o u aunque porque si cuando pues sino mientras que ademas además embargo"
+        ),
         fillers=_words(
             "tengo tiene tienes tenia tenía tuve tenido he ha has hay habia había estoy "
             "esta está estado siento sentido me se le lo la el un una de del ya ningun "
@@ -92,9 +102,15 @@ LANGUAGES: Dict[str, LanguageRules] = {
         ),
     ),
     "de": LanguageRules(
-        negation_cues=_words("nicht kein keine keinen keinem keiner keines nie niemals ohne weder"),
+        # with the dialects' "net/ned" (Bavarian, Austrian), "nöd/nid" and "kei/keis" (Swiss)
+        negation_cues=_words(
+            "nicht kein keine keinen keinem keiner keines keinerlei nie niemals ohne weder"
+            " net ned nod nid kei keis"
+        ),
         doubt=_words("weiss weis sicher glaube glauben ausschliessen nur mal"),
-        clause_breaks=_words("aber und oder weil wenn ob obwohl sondern doch dass daß denn als"),
+        clause_breaks=_words(
+            "aber und oder weil wenn ob obwohl sondern doch dass daß denn als seit seitdem nachdem"
+        ),
         fillers=_words(
             "ich habe hab hatte hat bin war ist mich mir ein eine einen einer gar "
             "uberhaupt ueberhaupt noch mehr je jemals wirklich"
@@ -112,21 +128,35 @@ LANGUAGES: Dict[str, LanguageRules] = {
         ),
     ),
     "it": LanguageRules(
-        negation_cues=_words("non mai senza nessun nessuna nessuno"),
-        doubt=_words("so sa sappiamo sicuro sicura credo penso escludo solo smette smetto"),
+        # "nn" is texting for "non"
+        negation_cues=_words("non nn mai senza nessun nessuna nessuno nemmeno neanche neppure mica"),
+        doubt=_words(
+            "so sa sappiamo sicuro sicura credo penso escludo solo smette smetto"
+            # "non si può fare in gravidanza?", "non è che sono incinta?": a worry, no denial
+            " puo può posso possono funziona funzionano va serve devo dovrei conviene riesco riesce che"
+            # "non mi passa il rossore": it lasts
+            " passa passano guarisce guariscono migliora migliorano ricordo ricorda ricordavo"
+        ),
         clause_breaks=_words("ma e o perché perche se quando però pero anche mentre oppure"),
         fillers=_words(
             "ho ha hai avuto sono e è mi si un una uno il lo la l di del alcun alcuna "
-            "sento sentito mai piu più"
+            "sento sentito mai piu più successo capitato stato stata avere ancora ne"
         ),
     ),
     "pt": LanguageRules(
         negation_cues=_words("nao não nunca jamais sem nem nenhum nenhuma"),
-        doubt=_words("sei sabe sabemos certeza certo certa acho para paro consigo so só"),
+        doubt=_words(
+            "sei sabe sabemos certeza certo certa acho para paro consigo so só"
+            " sabia sabiam soube sabiamos descarto excluo descartar excluir garanto ideia"
+            " deixa deixou acaba acabou"
+        ),
         clause_breaks=_words("mas e ou porque porquê se quando embora porem porém pois enquanto"),
         fillers=_words(
             "tenho tem tive teve tido estou esta está estava sinto senti me eu um uma "
             "o a de do da nenhum nenhuma nunca mais"
+            # "não tô sentindo o peito apertado", "não houve desmaio nenhum"
+            " com sentindo sentir sentido ha há houve tou to tô ta tá ando andei estive esteve"
+            " fiquei ficou fico lhe te qualquer nada os as no na"
         ),
     ),
 }
@@ -281,36 +311,53 @@ class MultilingualPhrases:
         return f"(?:{body})"
 
     # ----------------------------------------------------------------- matching
-    def find(self, text: str) -> List[MultilingualMatch]:
+    def find(self, text: str, language_hint: str = "", dominant: str = "") -> List[MultilingualMatch]:
         """Every phrase of every language in the message, negated or not.
 
         Args:
             text: the message.
+            language_hint: the language the message is most likely written in
+                (:func:`core.language.guess_language`).
+            dominant: the language it is clearly written in, or ""
+                (:func:`core.language.dominant_language`).
 
         Returns:
             The matches in order of the category precedence of the patterns file,
-            then of position; matches of several languages over the same words
-            are merged.
+            then of position. Matches of several languages over the same words are
+            merged: negated as the hinted language reads them when it is one of them
+            (the Portuguese "no ano passado" is "in the", not the Spanish "no"), else
+            only when every one of them reads a denial. In a message clearly in one
+            of the languages, another's urgent phrases do not count.
         """
         folded = fold(text)
         if not folded.folded:
             return []
-        found: Dict[Tuple[str, int, int], MultilingualMatch] = {}
+        verdicts: Dict[Tuple[str, int, int], Dict[str, bool]] = {}
         for language, reason, pattern in self._patterns:
             for m in pattern.finditer(folded.text):
                 start = folded.token_at(m.start())
                 end = folded.token_at(max(m.start(), m.end() - 1)) + 1
                 level = self._levels[reason]
                 negated = _is_negated(folded, start, end, LANGUAGES[language], level)
-                key = (reason, start, end)
-                previous = found.get(key)
-                if previous is not None:
-                    negated = negated or previous.negated
-                    language = previous.language
-                found[key] = MultilingualMatch(
-                    level, reason, start, end, negated, language, folded.folded[start:end]
+                by_language = verdicts.setdefault((reason, start, end), {})
+                by_language[language] = by_language.get(language, False) or negated
+        found = []
+        for (reason, start, end), by_language in verdicts.items():
+            if dominant in LANGUAGES and dominant not in by_language and self._levels[reason] != EMERGENCY:
+                # a message clearly in one language: another's urgent phrase there is a
+                # false friend ("sono del cancro" is the Italian star sign, not the
+                # Portuguese cancer); an emergency phrase still counts
+                continue
+            if language_hint in by_language:
+                language, negated = language_hint, by_language[language_hint]
+            else:
+                language, negated = next(iter(by_language)), all(by_language.values())
+            found.append(
+                MultilingualMatch(
+                    self._levels[reason], reason, start, end, negated, language, folded.folded[start:end]
                 )
-        matches = _merge_overlaps(folded, list(found.values()))
+            )
+        matches = _merge_overlaps(folded, found)
         order = {reason: index for index, reason in enumerate(self._levels)}
         matches.sort(key=lambda m: (order[m.reason], m.start))
         return matches
@@ -346,6 +393,9 @@ def _is_negated(folded: FoldedText, start: int, end: int, rules: LanguageRules, 
     first = max(0, start - NEGATION_WINDOW)
     for index in range(start - 1, first - 1, -1):
         surface, word = folded.surface[index], folded.folded[index]
+        if surface == "e" and index > first and folded.folded[index - 1] in rules.negation_cues:
+            # "non e incinta": "è" typed without its accent right after the cue, not "and"
+            continue
         if surface in CLAUSE_PUNCTUATION or surface in rules.clause_breaks:
             return False
         if word in rules.negation_cues:

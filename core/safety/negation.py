@@ -374,8 +374,13 @@ _CLAIMED = re.compile(
 
 
 def claimed_later(doc: "Doc", end: int) -> bool:
-    """The writer claims the mention as theirs after it (see :data:`_CLAIMED`)."""
-    return bool(_CLAIMED.search(" ".join(t.lower_ for t in doc[end:])))
+    """The writer claims the mention as theirs after it (see :data:`_CLAIMED`). Searched
+    in the whole message from there, so that "^" is the message's start, not the cut
+    ("can people with a pacemaker have it" claims nothing)."""
+    if end >= len(doc):
+        return False
+    words = [t.lower_ for t in doc]
+    return bool(_CLAIMED.search(" ".join(words), len(" ".join(words[:end])) + 1 if end else 0))
 
 
 #: A question asked for the other person: "can he use it?", "is it safe for her?".
