@@ -450,8 +450,10 @@ def test_risks_that_are_gone_cleared_or_general_do_not_escalate(detector: RiskDe
         ("is pregnancy a problem? i'm 20 weeks", URGENT, "pregnancy"),
         ("what's a safe amount of oxybutynin a day", URGENT, "medication"),
         ("can i use my glycopyrrolate together with the machine", URGENT, "medication"),
-        # a medicine keeps the referral even in a general question
-        ("which works better for sweating, oxybutynin or glycopyrrolate?", URGENT, "medication"),
+        # a medicine keeps the referral in a general question about taking it (a general
+        # question about what it is or how it compares is "not covered" since 2026-12-04:
+        # test_a_medicine_for_sweating_asked_about_in_general_does_not_escalate)
+        ("which dose works better for sweating, oxybutynin or glycopyrrolate?", URGENT, "medication"),
         # only a test denies a pregnancy; "half healed" is not healed
         ("i'm pregnant but the morning sickness is all gone now, can i start", URGENT, "pregnancy"),
         ("the cut on my palm is only half healed, ok to do a session?", URGENT, "broken_skin"),
@@ -775,3 +777,36 @@ def test_a_claim_is_looked_for_from_the_messages_start(detector: RiskDetector) -
     """ "... with a pacemaker have it": the "have it" after the mention is no "Have one." """
     assert detector.assess("in general can people with a pacemaker have it").level is None
     assert detector.assess("Pacemaker. Have one, is it ok?").reason == "implanted_device"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a medicine for sweating asked about as one of the treatments, in general
+        "is propantheline any better than oxybutynin for sweating?",
+        "what exactly is glycopyrronium and does it dry your hands?",
+        "are qbrexza cloths sold in Canada?",
+        "which pills are there for sweating? just curious about the options",
+        "a friend's derm put him on robinul. is that stronger than iontophoresis?",
+    ],
+)
+def test_a_medicine_for_sweating_asked_about_in_general_does_not_escalate(
+    detector: RiskDetector, text: str
+) -> None:
+    assert detector.assess(text).level is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the writer's own medicine, or how to take one with the treatment
+        "I'm on robinul, is ionto ok?",
+        "Been on oxybutynin for a year. Does it matter?",
+        "can you take glycopyrrolate while doing iontophoresis?",
+        "glyco dose for sweating?",
+        "my derm wants to put me on glycopyrrolate tablets",
+        "should you stop the pills before a session?",
+    ],
+)
+def test_a_medicine_taken_or_to_take_still_escalates(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).reason == "medication"

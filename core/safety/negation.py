@@ -567,6 +567,41 @@ def inherit_list_negation(doc: "Doc", findings: List[Finding]) -> List[Finding]:
     return result
 
 
+#: Medicines for sweating itself, and the plain words for them: asked about as one of the
+#: treatments ("is oxybutynin better than Robinul?", "what's glycopyrrolate?") by someone
+#: who says nothing of themselves, they are the "not covered" reply's other treatments.
+SWEAT_MEDICINES = frozenset(
+    {
+        "glycopyrrolate", "glycopyrronium", "glyco", "robinul", "oxybutynin", "propantheline",
+        "qbrexza", "sofdra", "cuvposa", "ditropan", "tablet", "tablets", "pill", "pills",
+        "medication", "medications", "medicine", "medicines", "meds", "drug", "drugs",
+    }
+)  # fmt: skip
+#: ... unless the question is how to take it, or with the treatment: that is for a
+#: healthcare professional whoever asks.
+_TAKING = re.compile(
+    r"\b(?:(?<!compare )(?<!compared )(?<!compares )with|while|whilst|together|alongside|during"
+    r"|before|after|instead|dose|doses|dosage|mg|how much|how many|amount|a day|per day|daily"
+    r"|stop|stopping|quit|switch|combine|combined|mix|safe to take|take)\b"
+)
+
+
+def is_general_medicine_question(doc: "Doc", keys: Sequence[str], finding: Finding) -> bool:
+    """A medicine for sweating asked about in general: what it is, whether it works, how it
+    compares, where to get it; the writer says nothing of themselves and asks nothing
+    about taking it ("can you take glyco while doing ionto?" is no general question)."""
+    if finding.reason != "medication":
+        return False
+    words = {keys[i] for i in range(finding.start, finding.end)} | {
+        doc[i].lower_ for i in range(finding.start, finding.end)
+    }
+    if not words <= SWEAT_MEDICINES:
+        return False
+    if any(token.lower_ in FIRST_PERSON for token in doc) or drops_the_i(doc):
+        return False
+    return not _TAKING.search(doc.text.lower())
+
+
 def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> List[Finding]:
     """Negates mentions that a later denial or a personal denial makes impersonal.
 
@@ -610,6 +645,7 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
                 (not_about_me and (generic or someone_else or class_of_things))
                 or (says_nothing_of_self and (generic or class_of_things))
                 or pointed_elsewhere(keys, finding.start, finding.end)
+                or is_general_medicine_question(doc, keys, finding)
             )
         )
         if not finding.negated and (
