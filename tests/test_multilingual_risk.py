@@ -457,3 +457,27 @@ def test_past_strokes_and_idioms(
 ) -> None:
     result = detector.assess(text)
     assert (result.level, result.reason) == (level, reason)
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        # misspelt loanwords are still corrected in another language
+        ("tengo un pacemker y sudo mucho de las manos", "implanted_device"),
+        ("Ich habe einen Pacemakr, geht das?", "implanted_device"),
+        # English slang and abbreviations in another language
+        ("llevamos 8 meses ttc, puedo hacer iontoforesis?", "pregnancy"),
+        ("Tengo el IUD de cobre, puedo hacer iontoforesis?", "metal_implant"),
+        # a medicine by its name, in any language
+        ("Tomo Xanax para la ansiedad, puedo usar la maquina?", "medication"),
+        ("Ich nehme Sintrom, ist die Behandlung sicher?", "medication"),
+        ("Je prends du Wellbutrin, c'est dangereux?", "medication"),
+        ("I'm on Marcumar, is iontophoresis ok?", "medication"),
+        # the English "no" is the Portuguese "in the"
+        ("Como tenho no peito um pacemaker, que cuidados?", "implanted_device"),
+    ],
+)
+def test_loanwords_slang_and_medicines_across_languages(
+    detector: RiskDetector, text: str, reason: str
+) -> None:
+    assert reason in detector.assess(text).reasons

@@ -810,3 +810,51 @@ def test_a_medicine_for_sweating_asked_about_in_general_does_not_escalate(
 )
 def test_a_medicine_taken_or_to_take_still_escalates(detector: RiskDetector, text: str) -> None:
     assert detector.assess(text).reason == "medication"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # an attack from outside on this round's relaxations: a medicine told tersely, how
+        # to take one, one with the treatment, a dose, a condition beside it
+        "Oxybutynin since March. Hands still drip.",
+        "On robinul. Is ionto still ok?",
+        "max robinul per 24 hrs?",
+        "glyco and alcohol ok?",
+        "robinul + oxybutynin at the same time ok?",
+        "does robinul mess with iontophoresis",
+        "can robinul tablets be crushed",
+        "can glyco be taken on top of ionto sessions",
+        "what if someone takes robinul and oxybutynin on the same day",
+        "robinul if glaucoma?",
+        "Qbrexza on a kid",
+        "I'm on isotretinoin and my skin is dry, is it ok?",
+        # a check-up that found nothing, then taken back
+        "My heart is fine they say, but the cardiologist wants me back for more tests",
+        "heart was fine at 20 but now im seeing a cardiologist",
+        "My heart is fine apart from the thing the cardiologist is watching",
+        # examples that end in the writer's own
+        "is it safe with things like thyroid problems and a pacemaker fitted in march",
+        "Not diabetic, thyroid issues and a pacemaker though",
+        "is ionto ok for people with a pacemaker got one fitted last year",
+        "is iontophoresis safe for pregnant people found out yesterday",
+    ],
+)
+def test_the_attack_on_this_rounds_relaxations_still_escalates(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what's glycopyrrolate?",
+        "where can you get Qbrexza?",
+        "which works better, pills or iontophoresis?",
+        "does propantheline help with sweating",
+        "had my IUD removed last year, nothing metal in me now. how long is a session?",
+    ],
+)
+def test_general_medicine_questions_and_cleared_mentions_stay_quiet(
+    detector: RiskDetector, text: str
+) -> None:
+    assert detector.assess(text).level is None

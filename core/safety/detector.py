@@ -39,9 +39,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, FrozenSet, List, Optional, Sequence, Set, Tuple, cast
 
 from core.domain import mentions_domain
-from core.language import dominant_language, english_words, guess_language, language_scores
+from core.language import dominant_language, guess_language, language_scores
 from core.safety.findings import URGENT, Assessment, Finding
-from core.safety.lexicon import NEGATING_PHRASES, NOT_ABOUT_ME, NOT_TYPOS, SLANG, SLANG_FALSE_FRIENDS
+from core.safety.lexicon import (
+    ENGLISH_MEDICAL_WORDS,
+    NEGATING_PHRASES,
+    NOT_ABOUT_ME,
+    NOT_TYPOS,
+    SLANG,
+    SLANG_FALSE_FRIENDS,
+)
 from core.safety.multilingual import PHRASES_PATH, MultilingualPhrases, fold_word
 from core.safety.negation import apply_denials, is_negated, without_denied
 from core.safety.patterns import (
@@ -66,10 +73,10 @@ MAX_CHECKED_CHARS = 2000
 #: dropped ("ma", "sui", "mas" go; "dose", "stent" stay) ...
 SHORT_WORD = 4
 #: ... but for the abbreviations every language borrows.
-ABBREVIATIONS = frozenset({"icd", "af", "svt", "tia", "dvt", "avc"})
-#: A message with this many English words and no word of another language is English:
-#: other languages' urgent phrases are not looked for in it.
-ENGLISH_ONLY_WORDS = 3
+ABBREVIATIONS = frozenset({"icd", "af", "svt", "tia", "dvt", "avc", "iud", "ivf", "ttc", "mri"})
+#: The English risk words other languages borrow: in a message in another language the
+#: speller corrects towards these only.
+LOANWORDS = frozenset({"pacemaker", "defibrillator", "stent", "insulin", "implant", "ivf", "iud"})
 #: The words and punctuation of a lowercased message, as normalising splits them.
 _WORD_RE = re.compile(r"\d+(?:\.\d+)?(?![a-z0-9'])|[a-z0-9']+(?:[-/][a-z0-9']+)*|[^\sa-z0-9']")
 
@@ -125,7 +132,12 @@ class RiskDetector:
         return self._speller
 
     def _is_english(self, word: str) -> bool:
-        return word in self._known_words or word in self._lemma_table or word in NOT_TYPOS
+        return (
+            word in self._known_words
+            or word in self._lemma_table
+            or word in NOT_TYPOS
+            or word in ENGLISH_MEDICAL_WORDS
+        )
 
     def _english_words_only(self, words: Sequence[str]) -> bool:
         """True when every word of 3+ letters of a multilingual match is an English word."""
@@ -138,11 +150,12 @@ class RiskDetector:
 
         Args:
             text: a message, raw or already normalised by :func:`core.text.normalise`.
-            correct: whether to correct spelling and expand English slang (not in a
-                message in another language: the Spanish "pilas" (batteries) is no
-                misspelt "pills", the Italian "sui" (on the) no "suicide").
-            languages: the other languages the message has a word of
-                (:data:`core.safety.lexicon.SLANG_FALSE_FRIENDS`).
+            correct: whether to correct any misspelt risk word (in a message in another
+                language only a misspelt loanword, :data:`LOANWORDS`: the Spanish
+                "pilas" (batteries) is no misspelt "pills").
+            languages: the other languages the message has a word of: slang that is
+                a word of one of them is left (:data:`core.safety.lexicon.SLANG_FALSE_FRIENDS`:
+                the Italian "sui" (on the) is no "suicide").
 
         Returns:
             The first :data:`MAX_CHECKED_CHARS` characters, lowercased, one space
@@ -158,12 +171,17 @@ class RiskDetector:
             word = piece.strip("'")
             if SLANG_FALSE_FRIENDS.get(word) in languages:
                 out.append(word)
-            elif correct and word in SLANG:
+            elif word in SLANG:
                 out.append(SLANG[word])
-            elif correct and piece in SLANG:
+            elif piece in SLANG:
                 out.append(SLANG[piece])
+            elif not word:
+                out.append(piece)
             else:
-                out.append(self._speller.correct(word) if word and correct else piece)
+                fixed = self._speller.correct(word)
+                # in another language only towards the words every language borrows
+                # ("pacemker"), not "pilas" -> "pills" or "morena" -> "mirena"
+                out.append(fixed if correct or fixed in LOANWORDS else piece)
         return " ".join(out)
 
     # --------------------------------------------------------------- assessing
@@ -264,8 +282,10 @@ class RiskDetector:
 
         A word both layers match ("pacemaker" is Italian and Portuguese too) is one
         mention. For an urgent category, a negation either layer understands
-        negates it in both: "non ho un pacemaker" (Italian) and "I don't have a
-        pacemaker" (English) escalate neither. Emergencies are never negated by the
+        negates it in both ("non ho un pacemaker" (Italian) and "I don't have a
+        pacemaker" (English) escalate neither), except that in a message in another
+        language the English layer's negation alone does not ("tenho no peito um
+        pacemaker": "no" is "in the"). Emergencies are never negated by the
         other layer. ``english`` is updated in place.
 
         Args:
@@ -282,13 +302,6 @@ class RiskDetector:
         matches = self._multilingual.find(text[:MAX_CHECKED_CHARS], language, dominant_language(text))
         if not matches:
             return []
-        # English, with several English words and not one of another language's own
-        # (core.language); a short message ("me dieron radioterapia") is not so sure
-        english_only = (
-            language == "en"
-            and len(english_words(text)) >= ENGLISH_ONLY_WORDS
-            and not any(language_scores(text).values())
-        )
         spans = [_finding_words(doc, f) for f in english]
         related = [
             [m for m in matches if m.reason == f.reason and _same_words(words, m.words)]
@@ -296,26 +309,32 @@ class RiskDetector:
         ]
         foreign: List[Finding] = []
         for m in matches:
-            if m.level == URGENT and language == "en" and (english_only or self._english_words_only(m.words)):
-                # an English message's words ("febrile", "lithium") are the English rules'
-                # to read, with their exceptions and denials
+            if m.level == URGENT and language == "en" and self._english_words_only(m.words):
+                # an English message's English words ("febrile", "lithium") are the English
+                # rules' to read, with their exceptions and denials; a foreign medicine's
+                # name ("I'm on Sintrom") still counts
                 continue
             negated = m.negated
-            if not negated and m.level == URGENT:
+            if not negated and m.level == URGENT and language == "en":
                 ours = [f for f, rel in zip(english, related, strict=True) if m in rel]
                 negated = bool(ours) and all(f.negated for f in ours)
             foreign.append(Finding(m.level, m.reason, m.start, m.end, negated, m.language))
         for index, (finding, rel) in enumerate(zip(english, related, strict=True)):
-            if finding.level == URGENT and not finding.negated and rel:
-                if all(m.negated for m in rel):
-                    english[index] = replace(finding, negated=True)
+            if finding.level != URGENT or not rel:
+                continue
+            if not finding.negated and all(m.negated for m in rel):
+                english[index] = replace(finding, negated=True)
+            elif finding.negated and language != "en" and not any(m.negated for m in rel):
+                # in another language its own negation decides: the Portuguese "no peito"
+                # (in the chest) is no English "no"
+                english[index] = replace(finding, negated=False)
         return foreign
 
 
 def _finding_words(doc: "Doc", finding: Finding) -> List[str]:
-    """The words of an English finding of 4+ letters, accent-folded."""
+    """The words of an English finding of 3+ letters ("IUD"), accent-folded."""
     span = doc[finding.start : finding.end]
-    return [fold_word(t.lower_) for t in span if len(t) >= 4 and t.is_alpha]
+    return [fold_word(t.lower_) for t in span if len(t) >= 3 and t.is_alpha]
 
 
 def _same_words(english: Sequence[str], foreign: Sequence[str]) -> bool:

@@ -162,6 +162,19 @@ SLANG: Dict[str, str] = {
 #: "you're welcome").
 SLANG_FALSE_FRIENDS: Dict[str, str] = {"sui": "it", "prego": "it"}
 
+#: English medical words that other languages write alike: in an English message they
+#: are the English rules' to read (the French "fébrile" phrase is not looked for in "had
+#: a febrile fit as a toddler, never since").
+ENGLISH_MEDICAL_WORDS: FrozenSet[str] = frozenset(
+    {
+        "febrile", "lithium", "tumor", "tumour", "tumors", "tumours", "insulin", "diabetes",
+        "diabetic", "epilepsy", "eczema", "psoriasis", "dermatitis", "arrhythmia", "stent",
+        "cancer", "melanoma", "lymphoma", "leukemia", "thrombosis", "embolism", "angina",
+        "migraine", "glaucoma", "anemia", "anaemia", "hypothyroidism", "hyperthyroidism",
+        "pacemaker", "defibrillator", "prosthesis", "implant", "implants", "ivf",
+    }
+)  # fmt: skip
+
 
 #: Phrases that deny what follows them, rewritten to "no" before matching:
 #: "the doctor ruled out thyroid problems", "tested negative for diabetes".
@@ -327,10 +340,10 @@ EXAMPLE_MARKERS: FrozenSet[str] = frozenset(
 )
 
 #: Words that may stand between the items of a negated list: "no epilepsy, pacemaker or ...".
-LIST_JOINERS: FrozenSet[str] = frozenset(
-    {"and", "or", "nor", ",", "/", "&", "any", "a", "an", "other", "the"}
-    # "things like thyroid problems or the menopause": the list's own nouns
-    | {"problem", "problems", "issue", "issues", "trouble", "troubles", "disease", "diseases"}
+LIST_JOINERS: FrozenSet[str] = frozenset({"and", "or", "nor", ",", "/", "&", "any", "a", "an", "other"})
+#: ... and between the examples after "things like": "thyroid problems or the menopause".
+EXAMPLE_LIST_JOINERS: FrozenSet[str] = LIST_JOINERS | frozenset(
+    {"the", "problem", "problems", "issue", "issues", "trouble", "troubles", "disease", "diseases"}
 )
 
 #: Words by which writers speak of themselves: a message with none of them that asks

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence, Set
 
 from core.safety.findings import URGENT, Finding
 from core.safety.lexicon import (
     CLAUSE_BREAKS,
+    EXAMPLE_LIST_JOINERS,
     EXAMPLE_MARKERS,
     FIRST_PERSON,
     GENERIC_PEOPLE,
@@ -370,7 +371,17 @@ _CLAIMED = re.compile(
     r"|\bmine (?:is|was|'s|got|has|were|are)\b|\bmy (?:one|own)\b|\buser\b|\basking as\b"
     r"|\bbecause i (?:have|had|'ve)\b|\b(?:they|it) (?:'re|are|'s|is) still\b|\bstill in\b"
     r"|\b(?:broke|broken|shattered|fractured) (?:my|the|both)\b|\bme too\b"
+    r"|\b(?:got|had|have) (?:one|it|them) (?:fitted|put in|implanted|inserted|installed)\b"
+    r"|\b(?:just |only )?found out\b"
 )
+
+
+#: Right after a mention, the writer's own: "a pacemaker fitted in March", "... since 2019".
+_RIGHT_AFTER = re.compile(r"(?:fitted|put in|implanted|inserted|placed|installed|since|put)\b")
+
+
+def _claimed_right_after(doc: "Doc", end: int) -> bool:
+    return end < len(doc) and bool(_RIGHT_AFTER.match(" ".join(t.lower_ for t in doc[end : end + 2])))
 
 
 def claimed_later(doc: "Doc", end: int) -> bool:
@@ -380,7 +391,9 @@ def claimed_later(doc: "Doc", end: int) -> bool:
     if end >= len(doc):
         return False
     words = [t.lower_ for t in doc]
-    return bool(_CLAIMED.search(" ".join(words), len(" ".join(words[:end])) + 1 if end else 0))
+    return _claimed_right_after(doc, end) or bool(
+        _CLAIMED.search(" ".join(words), len(" ".join(words[:end])) + 1 if end else 0)
+    )
 
 
 #: A question asked for the other person: "can he use it?", "is it safe for her?".
@@ -461,6 +474,14 @@ _CHECKUP_NORMAL = re.compile(
     r"(?: (?:is|was|'s|are|were|came back|looked|looks|turned out))?"
     r" (?:totally |completely |perfectly |all |absolutely )?(?:normal|fine|healthy|clear)\b"
 )
+_CHECKUP_NORMAL_NOW = re.compile(
+    r"\b(?:heart|ecg|ekg|echo|tests?|results?|scans?|everything) (?:is|'s|are)"
+    r" (?:totally |completely |perfectly |all |absolutely )?(?:normal|fine|healthy|clear)\b"
+)
+_CONTRAST = re.compile(
+    r"\b(?:but|until|till|now|again|still|wait|waiting|back|more|another|next|skips?|worse|yet|though"
+    r"|apart|except|besides|other than|watching)\b"
+)
 #: A negative test or a discharge clears the mention wherever it is said.
 _CLEARED_ANYWHERE = frozenset({"pregnancy", "heart_condition", "epilepsy"})
 _CLEARED_RE = {reason: re.compile(rf"\b(?:{words})\b") for reason, words in _CLEARED.items()}
@@ -488,8 +509,11 @@ def cleared_later(doc: "Doc", start: int, end: int, reason: str) -> bool:
             first -= 1
     text = " ".join(words[first:stop])
     if reason == "heart_condition" and " ".join(words[start:end]) in _CHECKUP_MENTIONS:
-        # "my heart is fine, had a full check with the cardiologist": before it, too
-        if _CHECKUP_NORMAL.search(text) or _CHECKUP_NORMAL.search(" ".join(words[:start])):
+        # "my heart is fine, had a full check with the cardiologist": before it, too,
+        # said in the present, with nothing after that takes it back ("... but the
+        # cardiologist wants me back", "was fine until last year")
+        before = _CHECKUP_NORMAL_NOW.search(" ".join(words[:start]))
+        if _CHECKUP_NORMAL.search(text) or (before and not _CONTRAST.search(" ".join(words)[before.end() :])):
             return True
     match = _CLEARED_RE[reason].search(text)
     if match is None:
@@ -580,9 +604,30 @@ SWEAT_MEDICINES = frozenset(
 #: ... unless the question is how to take it, or with the treatment: that is for a
 #: healthcare professional whoever asks.
 _TAKING = re.compile(
-    r"\b(?:(?<!compare )(?<!compared )(?<!compares )with|while|whilst|together|alongside|during"
+    r"\b(?:with (?:it|this|that|ionto\w*|iontophoresis"
+    r"|the (?:treatment|machine|device|sessions?|trays?|current)"
+    r"|sessions?|treatment)|while|whilst|together|alongside|during"
     r"|before|after|instead|dose|doses|dosage|mg|how much|how many|amount|a day|per day|daily"
-    r"|stop|stopping|quit|switch|combine|combined|mix|safe to take|take)\b"
+    r"|stop|stopping|quit|switch|combine|combined|mix|safe to take|take|takes|taken|taking|on top"
+    r"|mess|interact\w*|interfere\w*|clash\w*|react\w*)\b"
+)
+
+
+#: The shapes of a question about a medicine as one of the treatments.
+_GENERAL_FRAME = re.compile(
+    r"\b(?:what(?:'s| 's| is| are| exactly is)|whats"
+    r"|which (?:\w+ )?(?:tablets|pills|medications|medicines|meds)"
+    r"|(?:better|worse|stronger|weaker|more effective) than|compare[sd]?|comparison|vs|versus"
+    r"|any good|(?:does|do) (?:\w+ ){0,3}(?:work|help)|how (?:well|good|effective)|available|sold in"
+    r"|options|exist|work(?:s)? better|covered|cost|price"
+    r"|where (?:can|do|could) (?:you|one|people) (?:get|buy))\b"
+)
+#: A terse message about someone's own course ("On robinul. Ok?", "glyco and alcohol?"),
+#: a condition beside it, a child: no general question.
+_PERSONAL_HINT = re.compile(
+    r"^on\b|\b(?:ok|okay|fine|safe|same|alcohol|drink|drinking|plus|since|started|prescribed|stopped"
+    r"|coming off|if|kids?|child|children|elderly|glaucoma|pregnan\w*|heart|patients?|pee|constipat\w*"
+    r"|eye|pupil|hubby|husband|wife|son|daughter|mum|dad|split|crush\w*)\b|[+&]"
 )
 
 
@@ -599,7 +644,8 @@ def is_general_medicine_question(doc: "Doc", keys: Sequence[str], finding: Findi
         return False
     if any(token.lower_ in FIRST_PERSON for token in doc) or drops_the_i(doc):
         return False
-    return not _TAKING.search(doc.text.lower())
+    text = doc.text.lower()
+    return bool(_GENERAL_FRAME.search(text)) and not _TAKING.search(text) and not _PERSONAL_HINT.search(text)
 
 
 def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> List[Finding]:
@@ -624,6 +670,7 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
     # general, by someone who says nothing about themselves.
     says_nothing_of_self = not any(token.lower_ in FIRST_PERSON for token in doc) and not drops_the_i(doc)
     result = []
+    examples: Set[int] = set()  # starts of findings negated as examples ("things like X")
     for finding in findings:
         if finding.reason == "child" and is_adult_child(doc, finding.start, finding.end):
             continue
@@ -634,6 +681,10 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
         generic = is_generic(keys, finding.start, finding.end, examples=True) or is_general_question(
             doc, finding.start
         )
+        if finding.reason == "medication" and (_TAKING.search(doc.text) or _PERSONAL_HINT.search(doc.text)):
+            # "does robinul mess with iontophoresis?", "can the tablets be crushed?": how
+            # to take a medicine is for a healthcare professional, however it is asked
+            generic = False
         someone_else = is_someone_else(keys, finding.start, finding.end)
         class_of_things = is_class_of_things(doc, keys, finding)
         impersonal = (
@@ -648,6 +699,8 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
                 or is_general_medicine_question(doc, keys, finding)
             )
         )
+        if not finding.negated and impersonal and is_generic(keys, finding.start, finding.end, examples=True):
+            examples.add(finding.start)
         if not finding.negated and (
             impersonal
             or denied_later(keys, finding.start, finding.end)
@@ -659,8 +712,19 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
         ):
             finding = replace(finding, negated=True)
         result.append(finding)
-    # "things like thyroid problems or the menopause": the list shares its first item's denial
-    result = inherit_list_negation(doc, result)
+    # "things like thyroid problems or the menopause": the examples share the first one's
+    # reading, unless the writer claims the next as theirs ("... and a pacemaker fitted in March")
+    for index in range(1, len(result)):
+        previous, finding = result[index - 1], result[index]
+        if (
+            previous.start in examples
+            and not finding.negated
+            and previous.end <= finding.start
+            and all(t.lower_ in EXAMPLE_LIST_JOINERS for t in doc[previous.end : finding.start])
+            and not _claimed_right_after(doc, finding.end)
+        ):
+            result[index] = replace(finding, negated=True)
+            examples.add(finding.start)
     # "metal implants" negated as a whole: its "implants" is the same mention
     negated_spans = [(f.reason, f.start, f.end) for f in result if f.negated]
     return [
