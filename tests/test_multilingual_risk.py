@@ -475,6 +475,11 @@ def test_past_strokes_and_idioms(
         ("I'm on Marcumar, is iontophoresis ok?", "medication"),
         # the English "no" is the Portuguese "in the"
         ("Como tenho no peito um pacemaker, que cuidados?", "implanted_device"),
+        # "without my X" tells of the writer's own X, "without X" denies it
+        ("Sin la pregabalina no puedo ni dormir, puedo hacer iontoforesis?", "medication"),
+        ("Senza lo Xanax non dormo, posso fare la ionoforesi?", "medication"),
+        ("Sans mon Xanax je ne dors pas, est-ce que l'ionophorèse est possible?", "medication"),
+        ("Sem a sertralina fico muito mal, posso fazer iontoforese?", "medication"),
     ],
 )
 def test_loanwords_slang_and_medicines_across_languages(

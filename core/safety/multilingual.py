@@ -34,7 +34,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, FrozenSet, List, Mapping, Sequence, Tuple
+from typing import Collection, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from core.safety.findings import EMERGENCY
 from core.safety.patterns import PatternFileError, read_yaml
@@ -68,12 +68,18 @@ class LanguageRules:
         doubt: words that, right after a cue, make it doubt or persistence, not denial.
         clause_breaks: conjunctions that start a new clause.
         fillers: words that may stand between a cue and an emergency it negates.
+        without: the cue "without", which before an article or a possessive tells of
+            something the writer has ("sin la pregabalina no puedo dormir", "ohne meinen
+            Schrittmacher"), not a denial ("sin marcapasos").
+        determiners: those articles and possessives.
     """
 
     negation_cues: FrozenSet[str]
     doubt: FrozenSet[str]
     clause_breaks: FrozenSet[str]
     fillers: FrozenSet[str]
+    without: FrozenSet[str] = frozenset()
+    determiners: FrozenSet[str] = frozenset()
 
 
 #: The languages the phrases file may list, with their negation vocabulary.
@@ -100,6 +106,8 @@ LANGUAGES: Dict[str, LanguageRules] = {
             "esta está estado siento sentido me se le lo la el un una de del ya ningun "
             "ninguna nada nunca mas más"
         ),
+        without=_words("sin"),
+        determiners=_words("el la los las lo mi mis tu tus su sus"),
     ),
     "de": LanguageRules(
         # with the dialects' "net/ned" (Bavarian, Austrian), "nöd/nid" and "kei/keis" (Swiss)
@@ -115,6 +123,8 @@ LANGUAGES: Dict[str, LanguageRules] = {
             "ich habe hab hatte hat bin war ist mich mir ein eine einen einer gar "
             "uberhaupt ueberhaupt noch mehr je jemals wirklich"
         ),
+        without=_words("ohne"),
+        determiners=_words("den die das meinen meine mein meiner meinem seinen seine ihren ihre"),
     ),
     "fr": LanguageRules(
         negation_cues=_words("ne n pas jamais sans aucun aucune ni"),
@@ -126,6 +136,8 @@ LANGUAGES: Dict[str, LanguageRules] = {
             "j je ai a as avais eu suis me m de d du la le les l une un sens senti "
             "ressens ressenti jamais pas plus"
         ),
+        without=_words("sans"),
+        determiners=_words("le la les l mon ma mes son sa ses"),
     ),
     "it": LanguageRules(
         # "nn" is texting for "non"
@@ -142,6 +154,8 @@ LANGUAGES: Dict[str, LanguageRules] = {
             "ho ha hai avuto sono e è mi si un una uno il lo la l di del alcun alcuna "
             "sento sentito mai piu più successo capitato stato stata avere ancora ne"
         ),
+        without=_words("senza"),
+        determiners=_words("il lo la i gli le l mio mia miei mie suo sua il mio la mia"),
     ),
     "pt": LanguageRules(
         negation_cues=_words("nao não nunca jamais sem nem nenhum nenhuma"),
@@ -158,6 +172,8 @@ LANGUAGES: Dict[str, LanguageRules] = {
             " com sentindo sentir sentido ha há houve tou to tô ta tá ando andei estive esteve"
             " fiquei ficou fico lhe te qualquer nada os as no na"
         ),
+        without=_words("sem"),
+        determiners=_words("o a os as meu minha meus minhas seu sua"),
     ),
 }
 
@@ -311,7 +327,13 @@ class MultilingualPhrases:
         return f"(?:{body})"
 
     # ----------------------------------------------------------------- matching
-    def find(self, text: str, language_hint: str = "", dominant: str = "") -> List[MultilingualMatch]:
+    def find(
+        self,
+        text: str,
+        language_hint: str = "",
+        dominant: str = "",
+        languages: Optional[Collection[str]] = None,
+    ) -> List[MultilingualMatch]:
         """Every phrase of every language in the message, negated or not.
 
         Args:
@@ -320,6 +342,7 @@ class MultilingualPhrases:
                 (:func:`core.language.guess_language`).
             dominant: the language it is clearly written in, or ""
                 (:func:`core.language.dominant_language`).
+            languages: only these languages' phrases (None: all).
 
         Returns:
             The matches in order of the category precedence of the patterns file,
@@ -334,6 +357,8 @@ class MultilingualPhrases:
             return []
         verdicts: Dict[Tuple[str, int, int], Dict[str, bool]] = {}
         for language, reason, pattern in self._patterns:
+            if languages is not None and language not in languages:
+                continue
             for m in pattern.finditer(folded.text):
                 start = folded.token_at(m.start())
                 end = folded.token_at(max(m.start(), m.end() - 1)) + 1
@@ -400,6 +425,8 @@ def _is_negated(folded: FoldedText, start: int, end: int, rules: LanguageRules, 
             return False
         if word in rules.negation_cues:
             between: Sequence[str] = folded.folded[index + 1 : start]
+            if word in rules.without and between and between[0] in rules.determiners:
+                return False
             if any(w in rules.doubt for w in between[:2]):
                 return False
             if level == EMERGENCY and any(
