@@ -10,7 +10,7 @@ from typing import List, Tuple
 import pytest
 import yaml
 
-from core.language import guess_language, is_probably_not_english
+from core.language import dominant_language, guess_language, is_probably_not_english
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,3 +116,17 @@ def test_foreign_training_examples_are_recognised() -> None:
     _, foreign = _examples()
     missed = [text for text in foreign if not is_probably_not_english(text)]
     assert not missed
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("ich bin schwanger und habe eine Frage zur Behandlung", "de"),
+        ("je suis enceinte, est-ce que je peux faire les séances ?", "fr"),
+        # Spanish, Italian and Portuguese share words: a near tie is no clear language
+        ("tomo remédio para tireoide", ""),
+        ("how much does a session cost?", ""),
+    ],
+)
+def test_dominant_language_needs_a_clear_lead(text: str, expected: str) -> None:
+    assert dominant_language(text) == expected

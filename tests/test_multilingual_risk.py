@@ -486,3 +486,19 @@ def test_loanwords_slang_and_medicines_across_languages(
     detector: RiskDetector, text: str, reason: str
 ) -> None:
     assert reason in detector.assess(text).reasons
+
+
+def test_a_long_message_is_still_read_in_its_own_language(detector: RiskDetector) -> None:
+    """A long message is read only in the languages it has words of: its own still counts."""
+    story = (
+        "Hola, desde hace muchos años me sudan las manos y los pies, en el trabajo tengo que "
+        "secarme todo el rato y ya no sé qué hacer. Mi médico me habló de la iontoforesis. "
+    )
+    assert len(story) >= 160
+    assert detector.assess(story + "Estoy embarazada de tres meses, ¿puedo hacerlo?").reason == "pregnancy"
+    english = (
+        "I have had sweaty hands since school and tried every antiperspirant going, clinical "
+        "strength, powders and wipes, and nothing really helped for more than an hour or two. "
+    )
+    assert detector.assess(english + "I'm on Sintrom for my heart, can I still try it?").level == URGENT
+    assert detector.assess(english + "How long does a session take?").level is None
