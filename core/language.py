@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Dict, FrozenSet, List, Set
+from typing import Dict, FrozenSet, List, Mapping, Optional, Set
 
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
@@ -193,11 +193,12 @@ def english_words(text: str, language: str = "") -> List[str]:
     return sorted(w for w in words if w in ENGLISH and w not in shared)
 
 
-def guess_language(text: str) -> str:
+def guess_language(text: str, scores: Optional[Mapping[str, int]] = None) -> str:
     """The language a message is most probably written in.
 
     Args:
         text: the message.
+        scores: its :func:`language_scores`, if already computed.
 
     Returns:
         ``"en"``; ``"es"``, ``"de"``, ``"fr"``, ``"it"``, ``"pt"`` or ``"nl"`` when the
@@ -209,7 +210,7 @@ def guess_language(text: str) -> str:
     latin = sum(1 for c in letters if _is_latin(c))
     if latin / len(letters) < 0.5:
         return "other"
-    scores = language_scores(text)
+    scores = scores if scores is not None else language_scores(text)
     best = max(scores, key=lambda language: (scores[language], language == "es"))
     points = scores[best]
     if points >= MIN_EVIDENCE and points > 2 * len(english_words(text, best)):
@@ -217,18 +218,21 @@ def guess_language(text: str) -> str:
     return "en"
 
 
-def dominant_language(text: str) -> str:
+def dominant_language(
+    text: str, scores: Optional[Mapping[str, int]] = None, guess: Optional[str] = None
+) -> str:
     """The language of :func:`guess_language` when it clearly leads the others too.
 
     Spanish, Italian and Portuguese share many words, so a guess among them is often a
     near tie ("tomo remédio para tireoide" scores Spanish and Portuguese alike). Returns
     the guess when it has at least :data:`MIN_EVIDENCE` points more than any other
-    language, else ``""``.
+    language, else ``""``. ``scores`` and ``guess``, if given, are the message's
+    :func:`language_scores` and :func:`guess_language`.
     """
-    guess = guess_language(text)
+    scores = scores if scores is not None else language_scores(text)
+    guess = guess if guess is not None else guess_language(text, scores)
     if guess in ("en", "other"):
         return ""
-    scores = language_scores(text)
     runner_up = max((points for language, points in scores.items() if language != guess), default=0)
     return guess if scores[guess] - runner_up >= MIN_EVIDENCE else ""
 

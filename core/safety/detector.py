@@ -36,7 +36,7 @@ import unicodedata
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, FrozenSet, List, Optional, Sequence, Set, Tuple, cast
+from typing import TYPE_CHECKING, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple, cast
 
 from core.domain import mentions_domain
 from core.language import dominant_language, guess_language, language_scores
@@ -200,9 +200,12 @@ class RiskDetector:
         """
         if not text or not text.strip():
             return Assessment(None, None)
-        language = guess_language(text)
+        # the message's languages, read once: the English rules' spelling and slang, the
+        # multilingual phrases' negation and reach depend on them
+        scores = language_scores(text)
+        language = guess_language(text, scores)
         english = language == "en"
-        languages = frozenset(lang for lang, points in language_scores(text).items() if points)
+        languages = frozenset(lang for lang, points in scores.items() if points)
         doc, keys, matches = self._match(self.normalise(text, correct=english, languages=languages))
         findings = self._english_findings(doc, keys, matches)
         if not english:
@@ -216,7 +219,7 @@ class RiskDetector:
                 or doc[f.start].text in ABBREVIATIONS
             ]
         findings = apply_denials(doc, keys, findings)
-        findings += self._foreign_findings(text, doc, findings, language)
+        findings += self._foreign_findings(text, doc, findings, language, scores)
         domain_only = self._patterns.domain_only
         if any(f.reason in domain_only and not f.language for f in findings) and not mentions_domain(
             doc.text
@@ -279,7 +282,12 @@ class RiskDetector:
         return findings
 
     def _foreign_findings(
-        self, text: str, doc: "Doc", english: List[Finding], language: str = ""
+        self,
+        text: str,
+        doc: "Doc",
+        english: List[Finding],
+        language: str = "",
+        scores: Optional[Mapping[str, int]] = None,
     ) -> List[Finding]:
         """The multilingual layer's findings, reconciled with the English ones.
 
@@ -298,19 +306,21 @@ class RiskDetector:
             language: the language the message is most likely written in
                 (:func:`core.language.guess_language`): its phrases' negation decides
                 where several languages match the same words.
+            scores: the message's :func:`core.language.language_scores`, if known.
 
         Returns:
             The multilingual findings.
         """
+        if scores is None or len(text) > MAX_CHECKED_CHARS:
+            scores = language_scores(text[:MAX_CHECKED_CHARS])
         text = text[:MAX_CHECKED_CHARS]
         # a long message is looked at only in the languages it has words of (an English
         # story of 2,000 characters in none): the phrases' lookaheads cost about 50 ms
         # over such a message in all five; a short one is read in all of them
-        scores = language_scores(text)
         wanted = (
             None if len(text) < SHORT_MESSAGE_CHARS else {lang for lang, points in scores.items() if points}
         )
-        matches = self._multilingual.find(text, language, dominant_language(text), wanted)
+        matches = self._multilingual.find(text, language, dominant_language(text, scores), wanted)
         if not matches:
             return []
         spans = [_finding_words(doc, f) for f in english]

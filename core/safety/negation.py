@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, List, Optional, Sequence, Set
+from typing import TYPE_CHECKING, FrozenSet, List, Optional, Sequence, Set
 
 from core.safety.findings import URGENT, Finding
 from core.safety.lexicon import (
@@ -574,6 +574,16 @@ def is_past(doc: "Doc", keys: Sequence[str], start: int, end: int) -> bool:
     return any(re.fullmatch(r"(19|20)\d\d", t.text) for t in doc[end : end + 6])
 
 
+def next_in_list(
+    doc: "Doc", previous: Finding, finding: Finding, joiners: FrozenSet[str] = LIST_JOINERS
+) -> bool:
+    """``finding`` is the next item of a plain list after ``previous``: only ``joiners``
+    stand between them ("thyroid problems and diabetes")."""
+    return previous.end <= finding.start and all(
+        t.lower_ in joiners for t in doc[previous.end : finding.start]
+    )
+
+
 def inherit_list_negation(doc: "Doc", findings: List[Finding]) -> List[Finding]:
     """ "no thyroid problems and diabetes": a negation covers a plain list of risks."""
     result: List[Finding] = []
@@ -583,8 +593,7 @@ def inherit_list_negation(doc: "Doc", findings: List[Finding]) -> List[Finding]:
             previous is not None
             and previous.negated
             and not finding.negated
-            and previous.end <= finding.start
-            and all(t.lower_ in LIST_JOINERS for t in doc[previous.end : finding.start])
+            and next_in_list(doc, previous, finding)
         ):
             finding = replace(finding, negated=True)
         result.append(finding)
@@ -631,6 +640,12 @@ _PERSONAL_HINT = re.compile(
 )
 
 
+def about_taking_it(text: str) -> bool:
+    """The message asks how to take a medicine, or tells of someone's own course of one
+    (:data:`_TAKING`, :data:`_PERSONAL_HINT`; ``text`` is the normalised, lowercase message)."""
+    return bool(_TAKING.search(text) or _PERSONAL_HINT.search(text))
+
+
 def is_general_medicine_question(doc: "Doc", keys: Sequence[str], finding: Finding) -> bool:
     """A medicine for sweating asked about in general: what it is, whether it works, how it
     compares, where to get it; the writer says nothing of themselves and asks nothing
@@ -644,8 +659,7 @@ def is_general_medicine_question(doc: "Doc", keys: Sequence[str], finding: Findi
         return False
     if any(token.lower_ in FIRST_PERSON for token in doc) or drops_the_i(doc):
         return False
-    text = doc.text.lower()
-    return bool(_GENERAL_FRAME.search(text)) and not _TAKING.search(text) and not _PERSONAL_HINT.search(text)
+    return bool(_GENERAL_FRAME.search(doc.text)) and not about_taking_it(doc.text)
 
 
 def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> List[Finding]:
@@ -678,10 +692,9 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
             finding = replace(finding, negated=True)
         if finding.reason == "pregnancy" and ended_before(doc, keys, finding.start):
             finding = replace(finding, negated=True)
-        generic = is_generic(keys, finding.start, finding.end, examples=True) or is_general_question(
-            doc, finding.start
-        )
-        if finding.reason == "medication" and (_TAKING.search(doc.text) or _PERSONAL_HINT.search(doc.text)):
+        example = is_generic(keys, finding.start, finding.end, examples=True)
+        generic = example or is_general_question(doc, finding.start)
+        if finding.reason == "medication" and about_taking_it(doc.text):
             # "does robinul mess with iontophoresis?", "can the tablets be crushed?": how
             # to take a medicine is for a healthcare professional, however it is asked
             generic = False
@@ -699,7 +712,7 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
                 or is_general_medicine_question(doc, keys, finding)
             )
         )
-        if not finding.negated and impersonal and is_generic(keys, finding.start, finding.end, examples=True):
+        if not finding.negated and impersonal and example:
             examples.add(finding.start)
         if not finding.negated and (
             impersonal
@@ -719,8 +732,7 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
         if (
             previous.start in examples
             and not finding.negated
-            and previous.end <= finding.start
-            and all(t.lower_ in EXAMPLE_LIST_JOINERS for t in doc[previous.end : finding.start])
+            and next_in_list(doc, previous, finding, EXAMPLE_LIST_JOINERS)
             and not _claimed_right_after(doc, finding.end)
         ):
             result[index] = replace(finding, negated=True)
