@@ -60,7 +60,8 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from core.language import is_probably_not_english
+from core.faq_languages import NOT_COVERED, english_topics, find_topics, get_languages, languages_to_try
+from core.language import guess_language, language_scores
 from core.safety import EMERGENCY, URGENT, Assessment, RiskDetector, get_detector
 from core.semantic_safety import SemanticFinding, SemanticSafetyNet, overrides_rules
 
@@ -71,6 +72,11 @@ LEVEL_OF_INTENT = {intent: level for level, intent in RISK_INTENTS.items()}
 FALLBACK_INTENT = "nlu_fallback"
 OTHER_LANGUAGE_INTENT = "other_language"
 REASON_ENTITY = "risk_reason"
+#: The language a foreign message is answered in (core/faq_languages.py); with the
+#: further topics as ``faq_topic`` entities, as for several questions in English.
+LANGUAGE_ENTITY = "answer_language"
+TOPIC_ENTITY = "faq_topic"
+NOT_COVERED_INTENT = "ask_not_covered"
 #: Set on a message the classifier alone took for a risk (see the module docstring).
 CAUTION_ENTITY = "safety_caution"
 GENERAL_REASON = "general"
@@ -199,7 +205,9 @@ def decide(
     supported = net_support is None or net_support >= min_net_support
     if alone and classifier_escalates_alone and not explained and supported:
         return Decision(top_intent, top_confidence, GENERAL_REASON)
-    caution = assessment.cautions[0] if explained else (CLASSIFIER_CAUTION if alone else None)
+    # a school-age child's line says what the general one would, for the child (an
+    # emergency guess the net does not back, "he's really down about it", included)
+    caution = assessment.cautions[0] if assessment.cautions else (CLASSIFIER_CAUTION if alone else None)
     # The classifier reacted to risk words that the patient denied, is unsure, or is
     # alone in seeing a risk: take the best ordinary intent, its confidence rescaled to
     # the probability left once the risk intents are set aside, or ask to rephrase.
@@ -259,6 +267,9 @@ class SafetyRuleLayer(GraphComponent):
         # Built when the model loads, so the first patient doesn't wait for spaCy or
         # the sentence encoder; one net per process, shared by every instance.
         self._detector, self._net = _build_checks(bool(config.get("semantic_net", True)))
+        # topic key -> intent, for the answers in other languages (core/faq_languages.py)
+        self._intents: Dict[str, str] = {**english_topics(), NOT_COVERED: NOT_COVERED_INTENT}
+        get_languages()  # a broken file stops the model from loading, not a patient's turn
 
     @classmethod
     def create(
@@ -315,8 +326,18 @@ class SafetyRuleLayer(GraphComponent):
             net_support,
             self._min_net_support,
         )
+        answer: Tuple[str, List[str]] = ("", [])
         if decision is None or decision.intent not in LEVEL_OF_INTENT:
-            decision = decide_language(decision, ranking, is_probably_not_english(text))
+            scores = language_scores(text)
+            guess = guess_language(text, scores)
+            foreign = guess != "en"
+            if foreign and guess != "other":
+                answer = find_topics(text, languages_to_try(scores, guess))
+            if answer[1]:
+                caution = decision.caution if decision else None
+                decision = Decision(self._intents.get(answer[1][0], NOT_COVERED_INTENT), 1.0, caution=caution)
+            else:
+                decision = decide_language(decision, ranking, foreign)
         caution = decision.caution if decision else None
         if (
             caution is None
@@ -339,3 +360,21 @@ class SafetyRuleLayer(GraphComponent):
         if decision.reason:
             self._set_entity(message, REASON_ENTITY, decision.reason)
             logger.info("Escalating: intent=%s reason=%s", decision.intent, decision.reason)
+        language, topics = answer
+        if topics:
+            self._set_entity(message, LANGUAGE_ENTITY, language)
+            entities = [e for e in (message.get(ENTITIES) or []) if e.get("entity") != TOPIC_ENTITY]
+            end = len(text)
+            for topic in topics[1:]:
+                entities.append(
+                    {
+                        "entity": TOPIC_ENTITY,
+                        "value": self._intents.get(topic, NOT_COVERED_INTENT),
+                        "start": 0,
+                        "end": end,
+                        "confidence_entity": 1.0,
+                        "extractor": self.__class__.__name__,
+                    }
+                )
+            message.set(ENTITIES, entities, add_to_output=True)
+            logger.info("Answering in %s: %d topic(s)", language, len(topics))

@@ -25,6 +25,8 @@ questions (``core.questions.split_questions``), each question on its own:
   that the classifier placed nowhere (out of scope, unsure, not covered) is answered as
   "who is it for", with the child line;
 * a message with no letter or digit ("🙂🙂🙂") asks to rephrase;
+* a message the safety layer answers in another language (its ``answer_language``
+  entity, ``core/faq_languages.py``) keeps the safety layer's topics, in order;
 * otherwise the whole message's parse stands.
 
 The result is handed to Rasa as the message's ``parse_data``, so Rasa does not parse it
@@ -47,12 +49,17 @@ MAX_TOPICS = 3
 #: How sure the classifier must be about a question for it to count as a topic.
 MIN_PART_CONFIDENCE = 0.65
 TOPIC_ENTITY = "faq_topic"
+#: Set by the safety layer on a message answered in another language (core/faq_languages.py).
+LANGUAGE_ENTITY = "answer_language"
 NOT_COVERED = "ask_not_covered"
 OUT_OF_SCOPE = "out_of_scope"
 #: A whole message this surely "not covered" ...
 SURE_NOT_COVERED = 0.95
 #: ... gets an FAQ answer too only for a question this surely about that topic.
 SURE_PART_IN_NOT_COVERED = 0.9
+#: A whole message this surely about one FAQ topic keeps it when its only question, cut
+#: from the story before it, reads as "not covered" ("... is there anything I can do?").
+SURE_WHOLE_TOPIC = 0.9
 RISK_LEVEL = {"report_emergency": 2, "report_risk": 1}
 #: A letter or a digit, in any script.
 _WORD = re.compile(r"[^\W_]")
@@ -122,6 +129,9 @@ def combine(
     """
     if RISK_LEVEL.get(_intent(whole), 0) or _intent(whole) in ("other_language", "request_data_deletion"):
         return whole
+    if _answered_in_language(whole):
+        # answered in another language: the safety layer found its topics, in order
+        return whole
     # A "not covered" the safety layer chose by setting a denied or general risk aside has
     # the risk's probability rescaled into it: not a sure one.
     demoted = any(
@@ -176,6 +186,16 @@ def combine(
     if len(topics) == 1 and context_only and (_intent(whole) == NOT_COVERED or is_topic(_intent(whole))):
         # the only question asked, after context that read as a topic of its own
         chosen = next(p for p in parts if _intent(p) == topics[0])
+        if (
+            topics[0] == NOT_COVERED
+            and is_topic(_intent(whole))
+            and _intent(whole) != NOT_COVERED
+            and _confidence(whole) >= SURE_WHOLE_TOPIC
+            and not any(not_covered_subject(q) for q in questions or [])
+        ):
+            # "my insurer knocked it back as cosmetic. is there anything I can do?": the
+            # question leans on the story for its topic, and the whole names it surely
+            return whole
         return _with_intent(whole, chosen["intent"])
     if topics == [NOT_COVERED] and about_the_subject and subject_at is not None:
         return whole if _intent(whole) == NOT_COVERED else _with_intent(whole, parts[subject_at]["intent"])
@@ -250,6 +270,11 @@ def _placed(whole: Dict[Text, Any], result: Dict[Text, Any]) -> Dict[Text, Any]:
     return result
 
 
+def _answered_in_language(parse: Dict[Text, Any]) -> bool:
+    """The safety layer answers the message in another language (core/faq_languages.py)."""
+    return any(e.get("entity") == LANGUAGE_ENTITY for e in parse.get("entities") or [])
+
+
 def _further_topics(parse: Dict[Text, Any]) -> int:
     return sum(1 for e in parse.get("entities") or [] if e.get("entity") == TOPIC_ENTITY)
 
@@ -257,6 +282,9 @@ def _further_topics(parse: Dict[Text, Any]) -> int:
 async def _understood(processor: Any, whole: Dict[Text, Any], text: Text) -> Dict[Text, Any]:
     from rasa.core.channels.channel import UserMessage
 
+    if _answered_in_language(whole):
+        # the safety layer found its topics in its own language, the domain included
+        return whole
     if _intent(whole) == NOT_COVERED and not mentions_domain(text):
         # "are electric toothbrushes better?": not a question the clinic could answer
         whole = _with_intent(whole, {"name": OUT_OF_SCOPE, "confidence": _confidence(whole)})

@@ -225,7 +225,10 @@ NOT_COVERED_SUBJECTS = {
         r"|clean(?:ing|ed)? (?:the )?(?:trays?|electrodes?|pads?|machine|device)"
         r"|descal\w*|batter(?:y|ies) (?:life|last|charge)|spare parts?|replacement (?:pads?|trays?|cables?)"
     ),
-    "travel": r"travel\w*|on a plane|flight|hand luggage|carry[- ]on|abroad|holiday",
+    # "carry-on" luggage, not "carry on the treatment at home"
+    "travel": (
+        r"travel\w*|on a plane|flight|hand luggage|carry-on|carry on (?:bags?|luggage|cases?)|abroad|holiday"
+    ),
     "mode": r"pulsed|\bac\b|\bdc\b|direct current|alternating current|polarity",
 }
 _NOT_COVERED_RE = {

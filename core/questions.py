@@ -60,10 +60,20 @@ _OPENER = "|".join(re.escape(word) for word in QUESTION_OPENERS)
 _SENTENCE_END = re.compile(r"(?<=[?!.;])\s+|\n+|\s+(?=(?:\(?\d{1,2}[).:]|[•*])\s)")
 #: A list marker opening a part ("2)", "(3)", "1.", "•").
 _LIST_MARKER = re.compile(r"^(?:\(?\d{1,2}[).:]|[•*-])\s+")
-#: A comma or conjunction that opens a new question.
+#: A list numbered with bare digits, each before a question: "1 how does it work 2 whats a
+#: session like 3 do u take insurance" (both 1 and 2 must open a question) ...
+_NOT_AFTER = "".join(
+    f"(?<!{word})" for word in ("number", "question", "step", "part", "level", "option", "no", "page")
+)
+_BARE_LIST = re.compile(
+    rf"(?:^|{_NOT_AFTER}\s)1\s+(?:{_OPENER})\b.*{_NOT_AFTER}\s2\s+(?:{_OPENER})\b", re.IGNORECASE | re.DOTALL
+)
+#: ... and its items' numbers.
+_BARE_ITEM = re.compile(rf"(?:^|{_NOT_AFTER}\s+)\d\s+(?=(?:{_OPENER})\b)", re.IGNORECASE)
+#: A comma, conjunction or "+"/"&" that opens a new question.
 _CLAUSE = re.compile(
-    rf",\s*(?:and\s+|also\s+|plus\s+|or\s+)?(?=(?:{_OPENER})\b)"
-    rf"|\s+(?:and(?:\s+also)?|also|plus|or)\s+(?=(?:{_OPENER})\b)",
+    rf",\s*(?:and\s+|also\s+|plus\s+|or\s+|[+&]\s*)?(?=(?:{_OPENER})\b)"
+    rf"|\s+(?:and(?:\s+also)?|also|plus|or|[+&])\s+(?=(?:{_OPENER})\b)",
     re.IGNORECASE,
 )
 #: Parts shorter than this are joined to a neighbour.
@@ -95,6 +105,8 @@ def split_questions(text: str) -> List[str]:
     text = text.strip()
     if not text:
         return []
+    if _BARE_LIST.search(text):
+        text = _BARE_ITEM.sub("\n", text).strip()
     pieces: List[str] = []
     for sentence in _SENTENCE_END.split(text):
         pieces.extend(p for p in _CLAUSE.split(sentence) if p and p.strip())

@@ -9,9 +9,10 @@ patient questions; each message has a ``kind`` and an ``expect``. Each message g
 fresh conversation over the REST channel and the reply is classified:
 
 * an escalation: the ``{"escalation": {"level": ...}}`` payload;
-* FAQ topics answered: every knowledge-file answer text found in the reply;
-* "not covered": the honest "I don't have that answer" reply, or the rephrase
-  fallback (neither is an unrelated FAQ answer);
+* FAQ topics answered: every knowledge-file answer text found in the reply, in English
+  or in one of its translations (``knowledge/answers_multilingual.yml``);
+* "not covered": the honest "I don't have that answer" reply (in English or translated),
+  or the rephrase fallback (neither is an unrelated FAQ answer);
 * out of scope: the out-of-scope reply.
 
 Prints one figure per row of issue 10's table and nothing about single messages:
@@ -86,14 +87,36 @@ class Scores:
         return self.rows[key]
 
 
-def answer_topics() -> Dict[str, str]:
-    """The knowledge file's answer text for each FAQ intent."""
+def answer_topics() -> Dict[str, List[str]]:
+    """The answer texts of each FAQ intent: the knowledge file's, and its translations
+    (``knowledge/answers_multilingual.yml``)."""
     from actions.knowledge import get_knowledge
+    from core.faq_languages import get_languages
 
-    return {topic.intent: topic.text for topic in get_knowledge().topics.values()}
+    languages = get_languages().values()
+    return {
+        topic.intent: [topic.text] + [language.texts[topic.key] for language in languages]
+        for topic in get_knowledge().topics.values()
+    }
 
 
-def classify(messages: List[Dict[str, Any]], answers: Dict[str, str]) -> Reply:
+def _opening(text: str, stop: str) -> str:
+    """A reply's opening, up to ``stop``: the part without placeholders."""
+    return text.split(stop, 1)[0].strip()
+
+
+def language_markers() -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """The openings of the "not covered" reply and of the child line in each language."""
+    from core.faq_languages import get_languages
+
+    languages = get_languages().values()
+    return (
+        tuple(_opening(language.replies["not_covered"], ".") for language in languages),
+        tuple(_opening(language.replies["child"], ":") + ":" for language in languages),
+    )
+
+
+def classify(messages: List[Dict[str, Any]], answers: Dict[str, List[str]]) -> Reply:
     """What a REST reply did."""
     level = None
     texts: List[str] = []
@@ -105,17 +128,18 @@ def classify(messages: List[Dict[str, Any]], answers: Dict[str, str]) -> Reply:
             texts.append(message["text"])
     joined = "\n".join(texts)
     topics: List[Tuple[int, str]] = []
-    for intent, text in answers.items():
-        position = joined.find(text)
-        if position >= 0:
-            topics.append((position, intent))
+    for intent, versions in answers.items():
+        positions = [p for p in (joined.find(text) for text in versions) if p >= 0]
+        if positions:
+            topics.append((min(positions), intent))
+    not_covered, child = language_markers()
     return Reply(
         level=level,
         topics=[intent for _, intent in sorted(topics)],
-        not_covered=any(marker in joined for marker in NOT_COVERED_MARKERS),
+        not_covered=any(marker in joined for marker in NOT_COVERED_MARKERS + not_covered),
         fallback=FALLBACK_MARKER in joined,
         out_of_scope=OUT_OF_SCOPE_MARKER in joined,
-        child_line=CHILD_LINE_MARKER in joined,
+        child_line=any(marker in joined for marker in (CHILD_LINE_MARKER,) + child),
     )
 
 

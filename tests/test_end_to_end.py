@@ -190,6 +190,33 @@ def test_a_risk_in_one_of_several_questions_escalates_the_message(talk: Talk) ->
     assert get_knowledge().for_intent("ask_cost").text not in texts(messages)  # type: ignore[union-attr]
 
 
+def test_a_question_in_another_language_is_answered_in_it_and_its_buttons_too(
+    talk: Talk, assistant: Any
+) -> None:
+    from core.faq_languages import get_languages
+
+    german = get_languages()["de"]
+    sender = new_sender()
+    messages = talk(sender, "Wie läuft eine Sitzung ab und übernimmt die Krankenkasse das?")
+    *answers, feedback = messages
+    assert [m["text"] for m in answers] == [german.texts["session"], german.texts["insurance"]]
+    assert [bool(m.get("buttons")) for m in answers] == [False, True]
+    assert feedback["text"] == german.replies["feedback_question"]
+    assert not escalation(messages)
+    # a tap sends the button's German title, which is answered in German
+    button = answers[-1]["buttons"][0]
+    topic = next(key for key, title in german.titles.items() if title == button["title"])
+    assert talk(sender, button["payload"])[0]["text"] == german.texts[topic]
+    topics = [e["value"] for e in slot_events(assistant, sender) if e.get("name") == "answered_topics"]
+    assert topics == [["session", "insurance"], [topic]]
+
+
+def test_a_risk_in_another_language_escalates_and_its_question_is_not_answered(talk: Talk) -> None:
+    messages = talk(new_sender(), "Estoy embarazada de tres meses, ¿cuánto cuesta una sesión?")
+    assert escalation(messages)["level"] == "urgent"
+    assert "$50" not in texts(messages)
+
+
 @pytest.mark.parametrize(
     "text",
     ["should I use tap water or distilled water in the trays?", "is botox better than this?"],

@@ -104,7 +104,7 @@ def test_a_not_covered_question_among_others_ends_with_the_honest_reply(
 ) -> None:
     entities = [{"entity": "faq_topic", "value": "ask_not_covered"}]
     events = ActionAnswerFaq().run(dispatcher, make_tracker(intent="ask_cost", entities=entities), domain)
-    assert events == [SlotSet("answered_topics", ["cost"])]
+    assert events == [SlotSet("answered_topics", ["cost"]), SlotSet("not_covered", True)]
     assert dispatcher.messages[0]["text"] == get_knowledge().for_intent("ask_cost").text  # type: ignore[union-attr]
     assert not dispatcher.messages[0]["buttons"]
     # The honest reply ends the turn with its topic buttons: no feedback question after it.
@@ -115,7 +115,7 @@ def test_the_not_covered_reply_alone_records_no_topic(
     dispatcher: CollectingDispatcher, make_tracker: Callable[..., Tracker], domain: Dict[str, Any]
 ) -> None:
     events = ActionAnswerFaq().run(dispatcher, make_tracker(intent="ask_not_covered"), domain)
-    assert events == []
+    assert events == [SlotSet("not_covered", True)]
     assert [m.get("response") for m in dispatcher.messages] == ["utter_not_covered"]
     assert "{clinic_phone}" in domain["responses"]["utter_not_covered"][0]["text"]
 

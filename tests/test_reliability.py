@@ -175,20 +175,26 @@ BAD_INPUT = [
     # emoji
     case("emoji-only", {"sender": S, "message": "🙂🙂🙂"}, 200, reply_of("didn't quite catch that")),
     case("emoji-and-question", {"sender": S, "message": "how much does it cost? 💸💸"}, 200, COST),
-    # other languages and scripts: an English reply
+    # the languages the safety layer reads: answered in them (core/faq_languages.py)
     case(
         "spanish",
         {"sender": S, "message": "hola, tengo las manos muy sudadas, que puedo hacer"},
         200,
-        ENGLISH_ONLY,
+        reply_of("no tengo esa respuesta", most=1),
     ),
     case(
         "french",
         {"sender": S, "message": "je transpire beaucoup des mains, est-ce que ça marche pour moi"},
         200,
-        ENGLISH_ONLY,
+        reply_of("hyperhidrose", most=2),
     ),
-    case("german", {"sender": S, "message": "ich habe sehr nasse Hände, was kostet das"}, 200, ENGLISH_ONLY),
+    case(
+        "german",
+        {"sender": S, "message": "ich habe sehr nasse Hände, was kostet das"},
+        200,
+        reply_of("$50 bis $200", most=2),
+    ),
+    # other scripts: the English-only reply, with the emergency number
     case("russian", {"sender": S, "message": "Мои руки сильно потеют"}, 200, ENGLISH_ONLY),
     case("chinese", {"sender": S, "message": "我的手出汗很多"}, 200, ENGLISH_ONLY),
     case("japanese", {"sender": S, "message": "手汗がひどいです"}, 200, ENGLISH_ONLY),

@@ -858,3 +858,57 @@ def test_general_medicine_questions_and_cleared_mentions_stay_quiet(
     detector: RiskDetector, text: str
 ) -> None:
     assert detector.assess(text).level is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # possible side effects asked about with examples
+        "are there any side effects to watch for, for example peeling skin or a rash?",
+        "what are the usual side effects, e.g. redness or blisters?",
+        "common side effects? like burns, swelling?",
+        # hearsay about another treatment's pain
+        "people say the botox needles in your palms are really painful, is ionto gentler?",
+        "I've read that injections in the armpits are very sore",
+        # a question declared general, by a writer who says nothing of themselves
+        "general question for an essay: why can't people with heart conditions or implants have it?",
+        "hypothetically, could someone who is pregnant use the trays?",
+        # a medicine the writer's clinician mentioned, asked about as a treatment
+        "my dermatologist mentioned glycopyrrolate, does it work better than this?",
+        # "the point" of something in particular
+        "i don't see the point of paying for sessions if a home unit is cheaper",
+    ],
+)
+def test_eighth_rounds_look_alikes_stay_quiet(detector: RiskDetector, text: str) -> None:
+    assert detector.assess(text).level is None
+
+
+@pytest.mark.parametrize(
+    "text, level, reason",
+    [
+        # a report keeps its escalation beside those shapes
+        ("I've had side effects like peeling and a rash since my last session", "urgent", "adverse_reaction"),
+        (
+            "my botox injections in my hands were really painful and now they're swollen",
+            "urgent",
+            "adverse_reaction",
+        ),
+        ("general question: can pregnant women use it? I'm expecting in May", "urgent", "pregnancy"),
+        ("my derm mentioned glycopyrrolate, can I take it with the sessions?", "urgent", "medication"),
+        ("my doctor prescribed robinul, does it work?", "urgent", "medication"),
+        # a deep burn named with its colour; a shock followed by shaking
+        ("the machine left a white burnt patch on my palm", "emergency", "severe_burn"),
+        (
+            "got a nasty shock from the frayed cable and my whole arm keeps shaking",
+            "emergency",
+            "electric_injury",
+        ),
+        # passive suicidal thoughts with nothing after "the point"
+        ("years of this sweating and honestly i don't see the point anymore", "emergency", "self_harm"),
+    ],
+)
+def test_eighth_rounds_reports_still_escalate(
+    detector: RiskDetector, text: str, level: str, reason: str
+) -> None:
+    assessment = detector.assess(text)
+    assert (assessment.level, assessment.reason) == (level, reason)

@@ -292,6 +292,11 @@ def test_passive_suicidal_thoughts_escalate(layer: SafetyRuleLayer) -> None:
         ("i don't have a pacemaker, how long is a session", [("ask_session", 0.9), ("report_risk", 0.05)]),
         ("does the current go all the way through your body?", [("ask_how_it_works", 0.9)]),
         ("just starting out, how long should i keep my hands in", [("ask_session", 0.9)]),
+        # the risks of another treatment, asked about as an option (the net had read self-harm)
+        (
+            "thoughts on sympathectomy? is it too risky given the compensatory sweating?",
+            [("ask_not_covered", 0.9)],
+        ),
     ],
 )
 def test_safe_questions_stay_quiet_with_the_net(layer: SafetyRuleLayer, text: str, ranking: list) -> None:
@@ -353,3 +358,55 @@ def test_a_long_life_story_the_classifier_calls_risky_is_answered() -> None:
     assert message.get(INTENT)["name"] == "ask_effectiveness"
     assert reason_entity(message) is None
     assert [e["entity"] for e in message.get(ENTITIES)] == ["safety_caution"]
+
+
+def _entities(message: Message, name: str) -> List[Any]:
+    return [e["value"] for e in message.get(ENTITIES) if e["entity"] == name]
+
+
+@pytest.mark.parametrize(
+    "text, language, topics",
+    [
+        (
+            "Wie läuft eine Behandlung ab und übernimmt die Krankenkasse die Kosten?",
+            "de",
+            ["ask_session", "ask_insurance"],
+        ),
+        ("¿Cuánto cuesta una sesión?", "es", ["ask_cost"]),
+        ("Est-ce que je peux utiliser de l'eau distillée dans les bacs ?", "fr", ["ask_not_covered"]),
+    ],
+)
+def test_a_safe_question_in_another_language_gets_its_topics_and_language(
+    layer: SafetyRuleLayer, text: str, language: str, topics: List[str]
+) -> None:
+    message = classified(text, [("out_of_scope", 0.5), ("ask_cost", 0.2)])
+    layer.process([message])
+    assert message.get(INTENT) == {"name": topics[0], "confidence": 1.0}
+    assert _entities(message, "answer_language") == [language]
+    assert _entities(message, "faq_topic") == topics[1:]
+    assert reason_entity(message) is None
+
+
+@pytest.mark.parametrize(
+    "text, intent",
+    [
+        ("tengo un marcapasos, ¿cuánto cuesta una sesión?", "report_risk"),
+        ("Ich habe starke Brustschmerzen, was kostet das?", "report_emergency"),
+    ],
+)
+def test_a_risk_in_another_language_escalates_before_any_answer(
+    layer: SafetyRuleLayer, text: str, intent: str
+) -> None:
+    message = classified(text, [("ask_cost", 0.6), ("out_of_scope", 0.2)])
+    layer.process([message])
+    assert message.get(INTENT)["name"] == intent
+    assert _entities(message, "answer_language") == [] and _entities(message, "faq_topic") == []
+
+
+def test_a_foreign_message_with_no_topic_gets_the_english_only_reply(layer: SafetyRuleLayer) -> None:
+    message = classified(
+        "Hoy hace mucho calor en la playa, ¿verdad?", [("out_of_scope", 0.6), ("greet", 0.2)]
+    )
+    layer.process([message])
+    assert message.get(INTENT) == {"name": "other_language", "confidence": 1.0}
+    assert _entities(message, "answer_language") == []

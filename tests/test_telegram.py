@@ -849,7 +849,8 @@ def test_emergency_message_gets_the_emergency_warning_first(
     [
         ("tengo un dolor fuerte en el pecho", "emergency"),
         ("ich bin schwanger, geht das?", "urgent"),
-        ("quanto costa il trattamento per le mani?", None),  # safe, in Italian: English-only reply
+        ("quanto costa il trattamento per le mani?", "it"),  # safe, in Italian: answered in Italian
+        ("Мои руки сильно потеют", None),  # another script: the English-only reply
     ],
 )
 def test_other_languages_over_telegram(
@@ -862,6 +863,8 @@ def test_other_languages_over_telegram(
         assert "🚨 EMERGENCY: call 911 now" in sent
     elif level == "urgent":
         assert "⚠️ IMPORTANT" in sent and "healthcare professional" in sent
+    elif level == "it":
+        assert "costa di solito circa da $50 a $200" in sent and "IMPORTANT" not in sent
     else:
         assert "only answer in English" in sent and "911" in sent
 

@@ -396,3 +396,22 @@ def test_a_story_that_reads_as_not_covered_does_not_outvote_the_question() -> No
         ["is it painful?", "I have zero pain tolerance, that's why I turned Botox down."],
     )
     assert topics(result) == ["ask_side_effects"]
+
+
+@pytest.mark.parametrize(
+    "text, parts",
+    [
+        # a list numbered with bare digits, and "+" between questions
+        (
+            "3 quick ones. 1 how does it work 2 whats a session like 3 do you take insurance",
+            ["3 quick ones.", "how does it work", "whats a session like", "do you take insurance"],
+        ),
+        ("how much is it + does insurance pay?", ["how much is it", "does insurance pay?"]),
+        ("is it safe & how long is a session", ["is it safe", "how long is a session"]),
+        # numbers that number no list stay in their sentence
+        ("is it ok to do it 3 times a week", ["is it ok to do it 3 times a week"]),
+        ("question number 1 is this one", ["question number 1 is this one"]),
+    ],
+)
+def test_bare_numbered_lists_and_plus_signs_split(text: str, parts: List[str]) -> None:
+    assert split_questions(text) == parts

@@ -267,7 +267,11 @@ class RiskDetector:
         for pattern, rule in self._patterns.regexes:
             for m in pattern.finditer(doc.text):
                 span = doc.char_span(m.start(), m.end(), alignment_mode="expand")
-                if span is not None:
+                if span is None:
+                    continue
+                if rule.is_exception:
+                    exceptions.append((rule.reason, span.start, span.end))
+                else:
                     raw.append((rule, span.start, span.end))
 
         findings: List[Finding] = []
