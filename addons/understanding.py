@@ -25,6 +25,8 @@ questions (``core.questions.split_questions``), each question on its own:
   that the classifier placed nowhere (out of scope, unsure, not covered) is answered as
   "who is it for", with the child line;
 * a message with no letter or digit ("🙂🙂🙂") asks to rephrase;
+* a message classified out of scope that names sweating ("best socks for sweaty feet?")
+  gets the honest "not covered" (``core.domain.about_sweating``);
 * a message the safety layer answers in another language (its ``answer_language``
   entity, ``core/faq_languages.py``) keeps the safety layer's topics, in order;
 * otherwise the whole message's parse stands.
@@ -39,7 +41,7 @@ import logging
 import re
 from typing import Any, Dict, List, Optional, Text
 
-from core.domain import mentions_domain, names_the_treatment, not_covered_subject
+from core.domain import about_sweating, mentions_domain, names_the_treatment, not_covered_subject
 from core.questions import is_context, split_questions
 
 logger = logging.getLogger(__name__)
@@ -111,6 +113,20 @@ def _with_intent(parse: Dict[Text, Any], intent: Dict[Text, Any]) -> Dict[Text, 
     return result
 
 
+#: A question this short after a story ("... someone said to add baking soda. How much
+#: exactly?") asks about what the story named.
+ELLIPTIC_WORDS = 4
+
+
+def _elliptic_after(questions: List[Text], told: List[bool], index: int) -> bool:
+    """The part after ``index`` is a short question that names nothing of its own."""
+    after = index + 1
+    if after >= len(questions) or told[after]:
+        return False
+    question = questions[after]
+    return len(question.split()) <= ELLIPTIC_WORDS and not names_the_treatment(question)
+
+
 def is_topic(intent: Text) -> bool:
     """An intent answered from the knowledge file, or the honest "not covered"."""
     return intent.startswith("ask_")
@@ -154,7 +170,7 @@ def combine(
             for index, part in enumerate(parts)
             if questions
             and _intent(part) == NOT_COVERED
-            and not told[index]
+            and (not told[index] or _elliptic_after(questions, told, index))
             and not_covered_subject(questions[index])
         ),
         None,
@@ -197,7 +213,8 @@ def combine(
             # question leans on the story for its topic, and the whole names it surely
             return whole
         return _with_intent(whole, chosen["intent"])
-    if topics == [NOT_COVERED] and about_the_subject and subject_at is not None:
+    if topics in ([NOT_COVERED], []) and about_the_subject and subject_at is not None:
+        # (none: the subject was named in a story, the short question after it asks about it)
         return whole if _intent(whole) == NOT_COVERED else _with_intent(whole, parts[subject_at]["intent"])
     if len(topics) >= 2:
         topics = topics[:MAX_TOPICS]
@@ -257,7 +274,16 @@ async def understand(agent: Any, text: Text) -> Optional[Dict[Text, Any]]:
         # "🙂🙂🙂", "???": nothing to answer; ask to rephrase rather than guess from
         # what an emoji's embedding resembles
         return _with_intent(whole, {"name": "nlu_fallback", "confidence": 1.0})
-    return _placed(whole, await _understood(processor, whole, text))
+    return _sweating_in_scope(_placed(whole, await _understood(processor, whole, text)), text)
+
+
+def _sweating_in_scope(result: Dict[Text, Any], text: Text) -> Dict[Text, Any]:
+    """ "best socks for really sweaty feet?": about sweating, so in the domain; no answer
+    covers it, so the honest "not covered" with the clinic's contacts, not out of scope."""
+    if _intent(result) == OUT_OF_SCOPE and not _further_topics(result) and about_sweating(text):
+        logger.info("Out of scope as classified, but about sweating: not covered")
+        return _with_intent(result, {"name": NOT_COVERED, "confidence": _confidence(result)})
+    return result
 
 
 def _placed(whole: Dict[Text, Any], result: Dict[Text, Any]) -> Dict[Text, Any]:

@@ -182,6 +182,7 @@ ELSEWHERE_WORDS = (
     r"|girlfriend|pension|shares|stock market|exam results|driving test|limescale|shower|bathroom"
     r"|toilet|sink|tiles|carpet|plants?|fish tank|aquarium|pool|beach|ocean|seaside"
     r"|monstera|houseplants?|succulents?|orchids?|cactus|cacti|seedlings?"
+    r"|jokes?|poems?|riddles?|puns?|lyrics"
 )
 _ELSEWHERE = re.compile(rf"\b(?:{ELSEWHERE_WORDS})\b", re.IGNORECASE)
 
@@ -210,6 +211,12 @@ NOT_COVERED_SUBJECTS = {
         r"botox|botulinum|miradry|mira dry|sympathectom\w*|\bets\b|surgery|surgical|laser|liposuction"
         r"|curettage|microwave therapy|radiofrequency|qbrexza|sofdra|wipes?\b|tablets?\b|pills?\b"
         r"|acupuncture|hypnosis|hypnotherapy|sage\b|dexamethasone"
+        # medicines for sweating, asked about as treatments (the writer's own escalates first)
+        r"|glycopyrr\w*|oxybutynin|robinul|propantheline|anticholinergic\w*"
+    ),
+    # "do I take my wedding ring off?"
+    "jewellery": (
+        r"(?:wedding|engagement|my|a|the|your|his|her) rings?\b|rings? off\b|jewell?ery|piercings?|bracelets?"
     ),
     "water": (
         r"distilled|bottled water|mineral water|salt\b|salty|baking soda|bicarb\w*|vinegar|soft water"
@@ -224,6 +231,7 @@ NOT_COVERED_SUBJECTS = {
         r"electrodes?|sponges?|grid|grille"
         r"|clean(?:ing|ed)? (?:the )?(?:trays?|electrodes?|pads?|machine|device)"
         r"|descal\w*|batter(?:y|ies) (?:life|last|charge)|spare parts?|replacement (?:pads?|trays?|cables?)"
+        r"|warrant(?:y|ies)|guarantee|repair(?:ed|s)?\b"
     ),
     # "carry-on" luggage, not "carry on the treatment at home"
     "travel": (
@@ -234,6 +242,21 @@ NOT_COVERED_SUBJECTS = {
 _NOT_COVERED_RE = {
     name: re.compile(rf"(?:{words})", re.IGNORECASE) for name, words in NOT_COVERED_SUBJECTS.items()
 }
+
+
+#: Sweating named outright ("sweaty feet", "pit stains"): a message about it is in the
+#: domain even when it asks what no answer covers (socks, shirts, a smell).
+_SWEATING = re.compile(
+    r"\b(?:sweat(?!ers?\b|shirts?\b|pants\b|bands?\b|shops?\b|suits?\b|y betty)\w*"
+    r"|perspir\w*|hyperhidros\w*|(?:arm)?pit stains?|underarm stains?|clammy)",
+    re.IGNORECASE,
+)
+
+
+def about_sweating(text: str) -> bool:
+    """True when the message names sweating and nothing else it could be about ("best
+    socks for sweaty feet?"; not "I'm sweating over my maths homework")."""
+    return bool(_SWEATING.search(text or "")) and not _ELSEWHERE.search(text or "")
 
 
 def not_covered_subject(question: str) -> Optional[str]:

@@ -877,6 +877,9 @@ def test_general_medicine_questions_and_cleared_mentions_stay_quiet(
         "my dermatologist mentioned glycopyrrolate, does it work better than this?",
         # "the point" of something in particular
         "i don't see the point of paying for sessions if a home unit is cheaper",
+        # the kit's own plates, compared with its electrodes
+        "do silicone electrodes work better than the stainless steel plates?",
+        "my old metal plates look rusty, should I switch to the pads?",
     ],
 )
 def test_eighth_rounds_look_alikes_stay_quiet(detector: RiskDetector, text: str) -> None:
@@ -903,6 +906,10 @@ def test_eighth_rounds_look_alikes_stay_quiet(detector: RiskDetector, text: str)
             "emergency",
             "electric_injury",
         ),
+        # an implanted plate named beside the kit
+        ("the pads are fine but i had a metal plate put in after the fracture", "urgent", "metal_implant"),
+        ("can i use the electrodes with metal plates in both ankles", "urgent", "metal_implant"),
+        ("trays ok with my metal plate and screws?", "urgent", "metal_implant"),
         # passive suicidal thoughts with nothing after "the point"
         ("years of this sweating and honestly i don't see the point anymore", "emergency", "self_harm"),
     ],

@@ -415,3 +415,70 @@ def test_a_story_that_reads_as_not_covered_does_not_outvote_the_question() -> No
 )
 def test_bare_numbered_lists_and_plus_signs_split(text: str, parts: List[str]) -> None:
     assert split_questions(text) == parts
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # about sweating, though no answer covers it: honest, not out of scope
+        ("which trainers keep sweaty feet driest?", "ask_not_covered"),
+        ("how do I stop pit stains ruining my shirts", "ask_not_covered"),
+        # sweating about something else, a sweater, a joke: out of scope
+        ("im sweating buckets over my maths homework", "out_of_scope"),
+        ("where do you buy a good sweatshirt", "out_of_scope"),
+        ("tell me a joke about sweating", "out_of_scope"),
+    ],
+)
+def test_out_of_scope_about_sweating_is_not_covered(text: str, expected: str) -> None:
+    import asyncio
+
+    from addons.understanding import understand
+
+    result = asyncio.run(understand(_Agent({text: parse("out_of_scope", 0.8)}), text))
+    assert result is not None and result["intent"]["name"] == expected
+
+
+def test_a_short_question_after_a_story_naming_a_subject_asks_about_it() -> None:
+    """ "someone told me to put bicarb in the trays. how much?": the amount of bicarb."""
+    result = combine(
+        parse("ask_cost", 0.6),
+        [parse("ask_not_covered", 0.9), parse("ask_cost", 0.9)],
+        ["My neighbour told me to put bicarb in the trays.", "how much?"],
+    )
+    assert topics(result) == ["ask_not_covered"]
+
+
+def test_a_question_that_names_its_own_topic_after_such_a_story_is_answered() -> None:
+    result = combine(
+        parse("ask_cost", 0.6),
+        [parse("ask_not_covered", 0.9), parse("ask_cost", 0.9)],
+        ["My neighbour told me to put bicarb in the trays.", "how much does a course of sessions cost?"],
+    )
+    assert topics(result) == ["ask_cost"]
+
+
+def test_the_whole_messages_sure_topic_stands_when_its_only_question_reads_as_not_covered() -> None:
+    """ "My claim was turned down as cosmetic. What can I do now?" """
+    result = combine(
+        parse("ask_insurance", 0.95),
+        [parse("ask_insurance", 0.9), parse("ask_not_covered", 0.8)],
+        ["My claim was turned down as cosmetic.", "What can I do now?"],
+    )
+    assert topics(result) == ["ask_insurance"]
+
+
+@pytest.mark.parametrize(
+    "question, subject",
+    [
+        ("should I take my wedding ring off first?", "jewellery"),
+        ("are piercings a problem in the water?", "jewellery"),
+        ("is robinul stronger than this?", "other_treatment"),
+        ("the unit died after a year, is it under warranty?", "kit"),
+        ("can I carry on the sessions at home?", None),
+        ("can I ring you to book?", None),
+    ],
+)
+def test_subjects_no_answer_covers(question: str, subject: Optional[str]) -> None:
+    from core.domain import not_covered_subject
+
+    assert not_covered_subject(question) == subject
