@@ -861,32 +861,6 @@ def test_general_medicine_questions_and_cleared_mentions_stay_quiet(
 
 
 @pytest.mark.parametrize(
-    "text",
-    [
-        # possible side effects asked about with examples
-        "are there any side effects to watch for, for example peeling skin or a rash?",
-        "what are the usual side effects, e.g. redness or blisters?",
-        "common side effects? like burns, swelling?",
-        # hearsay about another treatment's pain
-        "people say the botox needles in your palms are really painful, is ionto gentler?",
-        "I've read that injections in the armpits are very sore",
-        # a question declared general, by a writer who says nothing of themselves
-        "general question for an essay: why can't people with heart conditions or implants have it?",
-        "hypothetically, could someone who is pregnant use the trays?",
-        # a medicine the writer's clinician mentioned, asked about as a treatment
-        "my dermatologist mentioned glycopyrrolate, does it work better than this?",
-        # "the point" of something in particular
-        "i don't see the point of paying for sessions if a home unit is cheaper",
-        # the kit's own plates, compared with its electrodes
-        "do silicone electrodes work better than the stainless steel plates?",
-        "my old metal plates look rusty, should I switch to the pads?",
-    ],
-)
-def test_eighth_rounds_look_alikes_stay_quiet(detector: RiskDetector, text: str) -> None:
-    assert detector.assess(text).level is None
-
-
-@pytest.mark.parametrize(
     "text, level, reason",
     [
         # a report keeps its escalation beside those shapes

@@ -334,16 +334,6 @@ NOT_ABOUT_ME: "re.Pattern[str]" = re.compile(
     r"(?:ask|asking) me\b"
 )
 
-#: The writer declares the question general: "purely general question", "for a school
-#: project", "hypothetically". With no word of the writer's own (FIRST_PERSON), every
-#: urgent mention in the message is then asked about in general.
-DECLARED_GENERAL: "re.Pattern[str]" = re.compile(
-    r"\b(?:general|generic|theoretical|hypothetical) (?:question|query|enquiry|inquiry)\b"
-    r"|\bhypothetically\b|\bin general\b|\bjust curious\b|\bout of curiosity\b"
-    r"|\bfor (?:a|an|my|our) (?:\w+ ){0,2}"
-    r"(?:assignment|essay|project|coursework|dissertation|module|exam|revision|article|presentation)\b"
-)
-
 #: Words that introduce examples rather than the writer's own condition.
 EXAMPLE_MARKERS: FrozenSet[str] = frozenset(
     {"like", "such", "things", "thing", "conditions", "condition", "stuff"}

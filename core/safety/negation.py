@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, FrozenSet, List, Optional, Sequence, Set
 from core.safety.findings import URGENT, Finding
 from core.safety.lexicon import (
     CLAUSE_BREAKS,
-    DECLARED_GENERAL,
     EXAMPLE_LIST_JOINERS,
     EXAMPLE_MARKERS,
     FIRST_PERSON,
@@ -641,15 +640,6 @@ _PERSONAL_HINT = re.compile(
 )
 
 
-#: "my derm mentioned ...": who told the writer of a medicine, and how.
-CLINICIANS = frozenset(
-    {"derm", "dermatologist", "doctor", "doc", "gp", "consultant", "nurse", "pharmacist", "specialist"}
-)
-MENTIONED = frozenset(
-    {"mentioned", "suggested", "recommended", "said", "talked", "brought", "raised", "floated"}
-)
-
-
 def about_taking_it(text: str) -> bool:
     """The message asks how to take a medicine, or tells of someone's own course of one
     (:data:`_TAKING`, :data:`_PERSONAL_HINT`; ``text`` is the normalised, lowercase message)."""
@@ -667,17 +657,7 @@ def is_general_medicine_question(doc: "Doc", keys: Sequence[str], finding: Findi
     }
     if not words <= SWEAT_MEDICINES:
         return False
-    # "my derm mentioned Qbrexza wipes, do they work?": the writer's clinician, not the writer
-    told_by_clinician = {
-        token.i
-        for token in doc[:-2]
-        if token.lower_ == "my"
-        and doc[token.i + 1].lower_ in CLINICIANS
-        and doc[token.i + 2].lower_ in MENTIONED
-    }
-    if any(token.lower_ in FIRST_PERSON and token.i not in told_by_clinician for token in doc) or drops_the_i(
-        doc
-    ):
+    if any(token.lower_ in FIRST_PERSON for token in doc) or drops_the_i(doc):
         return False
     return bool(_GENERAL_FRAME.search(doc.text)) and not about_taking_it(doc.text)
 
@@ -703,9 +683,6 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
     # "is it true people with implants can't do it?": a question about people in
     # general, by someone who says nothing about themselves.
     says_nothing_of_self = not any(token.lower_ in FIRST_PERSON for token in doc) and not drops_the_i(doc)
-    # "Purely general question for a school project: who can't have it (implants, heart
-    # stuff)?": declared general, by a writer who says nothing of themselves
-    declared_general = says_nothing_of_self and bool(DECLARED_GENERAL.search(doc.text))
     result = []
     examples: Set[int] = set()  # starts of findings negated as examples ("things like X")
     for finding in findings:
@@ -731,7 +708,6 @@ def apply_denials(doc: "Doc", keys: Sequence[str], findings: List[Finding]) -> L
             and (
                 (not_about_me and (generic or someone_else or class_of_things))
                 or (says_nothing_of_self and (generic or class_of_things))
-                or declared_general
                 or pointed_elsewhere(keys, finding.start, finding.end)
                 or is_general_medicine_question(doc, keys, finding)
             )
