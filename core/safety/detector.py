@@ -267,11 +267,7 @@ class RiskDetector:
         for pattern, rule in self._patterns.regexes:
             for m in pattern.finditer(doc.text):
                 span = doc.char_span(m.start(), m.end(), alignment_mode="expand")
-                if span is None:
-                    continue
-                if rule.is_exception:
-                    exceptions.append((rule.reason, span.start, span.end))
-                else:
+                if span is not None:
                     raw.append((rule, span.start, span.end))
 
         findings: List[Finding] = []

@@ -69,8 +69,7 @@ class CompiledPatterns:
     Attributes:
         matcher: spaCy Matcher with one entry per phrase, named ``reason#index``.
         rules: the rule behind each Matcher entry name.
-        regexes: ``regex:`` patterns (and ``regex:`` exceptions), run over the
-            normalised text.
+        regexes: ``regex:`` patterns, run over the normalised text.
         priorities: each category's rank, 1 for the first one in the file.
         vocabulary: the words of the patterns, for the spelling corrector.
         domain_only: categories marked ``only_in_domain: true``: a finding counts only
@@ -177,15 +176,6 @@ def load_patterns(path: Path, nlp: "Language") -> CompiledPatterns:
                 compiler.add_pattern(level, reason, priority, index, item)
             for index, phrase in enumerate(spec.get("except") or []):
                 rule = Rule(level, reason, priority, is_exception=True)
-                if isinstance(phrase, dict) and "regex" in phrase:
-                    # an exception that must see punctuation ("side effects, like peeling?")
-                    try:
-                        compiler.out.regexes.append((re.compile(phrase["regex"]), rule))
-                    except (re.error, TypeError) as error:
-                        raise PatternFileError(
-                            f"category '{reason}': exception {index} is not a valid regex: {error}"
-                        ) from error
-                    continue
                 compiler.add_phrase(f"{reason}#except{index}", rule, phrase)
     return compiler.out
 
